@@ -1,0 +1,76 @@
+#include "tensor/allocator.h"
+
+#include <cstdlib>
+#include <new>
+
+#include "tensor/error.h"
+
+namespace cq {
+
+size_t CpuCachingAllocator::round_size(size_t n) {
+  if (n == 0) n = 1;
+  if (n <= 4096) return (n + kAlignment - 1) / kAlignment * kAlignment;
+  // Above 4 KiB: four size classes per power of two, so a cached block wastes at most 25%.
+  size_t p = 4096;
+  while (p * 2 < n) p *= 2;
+  size_t step = p / 4;
+  return (n + step - 1) / step * step;
+}
+
+CpuCachingAllocator::~CpuCachingAllocator() { release_cache(); }
+
+void* CpuCachingAllocator::allocate(size_t nbytes) {
+  size_t sz = round_size(nbytes);
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    st_.allocations++;
+    auto it = free_.find(sz);
+    if (it != free_.end()) {
+      void* p = it->second;
+      free_.erase(it);
+      st_.cached -= sz;
+      st_.current += sz;
+      if (st_.current > st_.peak) st_.peak = st_.current;
+      return p;
+    }
+    st_.system_allocations++;
+  }
+  void* p = std::aligned_alloc(kAlignment, sz);
+  if (!p) {
+    release_cache();
+    p = std::aligned_alloc(kAlignment, sz);
+  }
+  CQ_CHECK(p, "CPU allocator: out of memory allocating ", sz, " bytes");
+  std::lock_guard<std::mutex> lk(mu_);
+  st_.current += sz;
+  if (st_.current > st_.peak) st_.peak = st_.current;
+  return p;
+}
+
+void CpuCachingAllocator::deallocate(void* p, size_t nbytes) {
+  if (!p) return;
+  size_t sz = round_size(nbytes);
+  std::lock_guard<std::mutex> lk(mu_);
+  st_.current -= sz;
+  st_.cached += sz;
+  free_.emplace(sz, p);
+}
+
+MemoryStats CpuCachingAllocator::stats() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return st_;
+}
+
+void CpuCachingAllocator::reset_peak() {
+  std::lock_guard<std::mutex> lk(mu_);
+  st_.peak = st_.current;
+}
+
+void CpuCachingAllocator::release_cache() {
+  std::lock_guard<std::mutex> lk(mu_);
+  for (auto& kv : free_) std::free(kv.second);
+  free_.clear();
+  st_.cached = 0;
+}
+
+}  // namespace cq
