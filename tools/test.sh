@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Sets up, builds and runs the whole test suite: the default build (CUDA backend compiled when nvcc and cuDNN are
+# present; GPU tests report SKIPPED without a device) and the CPU-only build (CQ_CUDA=OFF).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tools/setup.sh
+jobs=$(nproc)
+for preset in release no_cuda; do
+  echo "== build and test: preset $preset ==" >&2
+  cmake --preset "$preset" >/dev/null
+  cmake --build --preset "$preset" -j "$jobs"
+  ctest --preset "$preset" -j "$jobs"
+done
