@@ -4,6 +4,7 @@
 // interleaved accumulators (element i goes to lane i % kLanes) that are then combined in lane order. A single output
 // over one long unit-stride run is cut into fixed kChunk-element chunks reduced in parallel and combined in chunk
 // order. f32 sums accumulate in double.
+#include <algorithm>
 #include <vector>
 
 #include "kernels/reduce/reduce_kernels.h"
@@ -145,10 +146,30 @@ void reduce_backward_cpu(reduce_math::BwdMode mode, const Tensor& gin, const Ten
     const T* bp = b.defined() ? base(b) : gp;
     T* out = gin.data<T>();
     T sv = static_cast<T>(s);
-#pragma omp parallel for num_threads(gin.runtime().threads()) schedule(static) if (n > (1 << 15))
-    for (int64_t i = 0; i < n; ++i)
-      out[i] = reduce_math::reduce_backward<T>(mode, xp[xl.offset_of(i)], gp[gl.offset_of(i)], ap[al.offset_of(i)],
-                                               bp[bl.offset_of(i)], sv);
+    // Fixed chunks of the flat index; within a chunk the four offsets advance by an odometer over the shape
+    // instead of being recomputed with div/mod per element.
+    const StridedLayout* ls[4] = {&xl, &gl, &al, &bl};
+    int nd = static_cast<int>(shape.size());
+    int64_t nchunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for num_threads(gin.runtime().threads()) schedule(static) if (n > kChunk)
+    for (int64_t c = 0; c < nchunks; ++c) {
+      int64_t i0 = c * kChunk, i1 = std::min(n, i0 + kChunk);
+      int64_t idx[kMaxDims] = {}, off[4];
+      for (int q = 0; q < 4; ++q) off[q] = ls[q]->offset_of(i0);
+      for (int64_t rem = i0, d = nd - 1; d >= 0; --d) {
+        idx[d] = rem % shape[d];
+        rem /= shape[d];
+      }
+      for (int64_t i = i0; i < i1; ++i) {
+        out[i] = reduce_math::reduce_backward<T>(mode, xp[off[0]], gp[off[1]], ap[off[2]], bp[off[3]], sv);
+        for (int d = nd - 1; d >= 0; --d) {
+          for (int q = 0; q < 4; ++q) off[q] += ls[q]->strides[d];
+          if (++idx[d] < shape[d]) break;
+          for (int q = 0; q < 4; ++q) off[q] -= ls[q]->strides[d] * shape[d];
+          idx[d] = 0;
+        }
+      }
+    }
   });
 }
 
