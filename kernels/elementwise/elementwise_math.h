@@ -1,0 +1,243 @@
+// Per-element forward and derivative formulas of the elementwise family, as CQ_HD functors shared by the CPU kernels
+// (elementwise_cpu.cpp) and the CUDA kernels (elementwise_cuda.cu), so the CPU tests exercise the GPU arithmetic.
+// Each functor computes in the element type T; scalar parameters are held as double and cast to T.
+#pragma once
+#include <math.h>
+
+#include <cstdint>
+
+#include "tensor/error.h"
+#include "tensor/hd.h"
+
+namespace cq::ew {
+
+// Explicitly global math calls: inside namespace cq an unqualified exp/log would find the Tensor ops and stop there.
+CQ_HD float m_exp(float x) { return ::expf(x); }
+CQ_HD double m_exp(double x) { return ::exp(x); }
+CQ_HD float m_log(float x) { return ::logf(x); }
+CQ_HD double m_log(double x) { return ::log(x); }
+CQ_HD float m_sqrt(float x) { return ::sqrtf(x); }
+CQ_HD double m_sqrt(double x) { return ::sqrt(x); }
+CQ_HD float m_erf(float x) { return ::erff(x); }
+CQ_HD double m_erf(double x) { return ::erf(x); }
+CQ_HD float m_pow(float x, float p) { return ::powf(x, p); }
+CQ_HD double m_pow(double x, double p) { return ::pow(x, p); }
+CQ_HD float m_fabs(float x) { return ::fabsf(x); }
+CQ_HD double m_fabs(double x) { return ::fabs(x); }
+
+// Which tensor the backward of a unary op reads: nothing, the input x, or the output y (saving y where the
+// derivative is cheapest in terms of it, e.g. exp and sigmoid, avoids recomputing a transcendental).
+enum class Saved { none, input, output };
+
+// ---- unary ops: operator()(x) is the forward, grad(g, s) the input gradient given upstream g and the saved s ----
+struct Relu {
+  static constexpr Saved kSaved = Saved::output;
+  // x < 0 ? 0 : x propagates NaN like PyTorch's relu.
+  template <class T> CQ_HD T operator()(T x) const { return x < T(0) ? T(0) : x; }
+  template <class T> CQ_HD T grad(T g, T y) const { return y > T(0) ? g : T(0); }
+};
+struct Sigmoid {
+  static constexpr Saved kSaved = Saved::output;
+  template <class T> CQ_HD T operator()(T x) const { return T(1) / (T(1) + m_exp(-x)); }
+  template <class T> CQ_HD T grad(T g, T y) const { return g * y * (T(1) - y); }
+};
+struct Silu {
+  static constexpr Saved kSaved = Saved::input;
+  template <class T> CQ_HD T operator()(T x) const { return x / (T(1) + m_exp(-x)); }
+  template <class T> CQ_HD T grad(T g, T x) const {
+    T s = T(1) / (T(1) + m_exp(-x));
+    return g * (s * (T(1) + x * (T(1) - s)));
+  }
+};
+struct Gelu {
+  static constexpr Saved kSaved = Saved::input;
+  static constexpr double kInvSqrt2 = 0.70710678118654752440;
+  static constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+  template <class T> CQ_HD T operator()(T x) const { return T(0.5) * x * (T(1) + m_erf(x * T(kInvSqrt2))); }
+  template <class T> CQ_HD T grad(T g, T x) const {
+    T cdf = T(0.5) * (T(1) + m_erf(x * T(kInvSqrt2)));
+    T pdf = T(kInvSqrt2Pi) * m_exp(T(-0.5) * x * x);
+    return g * (cdf + x * pdf);
+  }
+};
+struct Exp {
+  static constexpr Saved kSaved = Saved::output;
+  template <class T> CQ_HD T operator()(T x) const { return m_exp(x); }
+  template <class T> CQ_HD T grad(T g, T y) const { return g * y; }
+};
+struct Log {
+  static constexpr Saved kSaved = Saved::input;
+  template <class T> CQ_HD T operator()(T x) const { return m_log(x); }
+  template <class T> CQ_HD T grad(T g, T x) const { return g / x; }
+};
+struct Sqrt {
+  static constexpr Saved kSaved = Saved::output;
+  template <class T> CQ_HD T operator()(T x) const { return m_sqrt(x); }
+  template <class T> CQ_HD T grad(T g, T y) const { return g * T(0.5) / y; }
+};
+struct Rsqrt {
+  static constexpr Saved kSaved = Saved::output;
+  // 1/sqrt rather than a device rsqrt intrinsic so both backends round identically.
+  template <class T> CQ_HD T operator()(T x) const { return T(1) / m_sqrt(x); }
+  template <class T> CQ_HD T grad(T g, T y) const { return T(-0.5) * g * y * y * y; }
+};
+struct Neg {
+  static constexpr Saved kSaved = Saved::none;
+  template <class T> CQ_HD T operator()(T x) const { return -x; }
+  template <class T> CQ_HD T grad(T g, T) const { return -g; }
+};
+struct Abs {
+  static constexpr Saved kSaved = Saved::input;
+  template <class T> CQ_HD T operator()(T x) const { return m_fabs(x); }
+  template <class T> CQ_HD T grad(T g, T x) const { return x > T(0) ? g : (x < T(0) ? -g : T(0)); }
+};
+struct Clamp {
+  static constexpr Saved kSaved = Saved::input;
+  double lo, hi;
+  // NaN passes through (neither comparison holds), as in PyTorch.
+  template <class T> CQ_HD T operator()(T x) const { return x < T(lo) ? T(lo) : (x > T(hi) ? T(hi) : x); }
+  template <class T> CQ_HD T grad(T g, T x) const { return (x >= T(lo) && x <= T(hi)) ? g : T(0); }
+};
+struct PowScalar {
+  static constexpr Saved kSaved = Saved::input;
+  double p;
+  template <class T> CQ_HD T operator()(T x) const { return p == 2.0 ? x * x : m_pow(x, T(p)); }
+  // p == 0: zero gradient even at x == 0 (PyTorch), rather than 0 * x^-1 = NaN.
+  template <class T> CQ_HD T grad(T g, T x) const {
+    if (p == 0.0) return T(0);
+    if (p == 2.0) return g * T(2) * x;
+    return g * T(p) * m_pow(x, T(p - 1.0));
+  }
+};
+struct AddScalar {
+  static constexpr Saved kSaved = Saved::none;
+  double s;
+  template <class T> CQ_HD T operator()(T x) const { return x + T(s); }
+  template <class T> CQ_HD T grad(T g, T) const { return g; }
+};
+struct MulScalar {
+  static constexpr Saved kSaved = Saved::none;
+  double s;
+  template <class T> CQ_HD T operator()(T x) const { return x * T(s); }
+  template <class T> CQ_HD T grad(T g, T) const { return g * T(s); }
+};
+
+enum class UnaryOp { relu, sigmoid, silu, gelu, exp, log, sqrt, rsqrt, neg, abs, clamp, pow_scalar, add_scalar,
+                     mul_scalar };
+struct UnaryParams {
+  double a = 0, b = 0;  // clamp: lo, hi; pow_scalar: p; add_scalar / mul_scalar: s
+};
+
+// Calls v(functor) with the functor of op (host side: picks the kernel instantiation once, outside the loop).
+template <class V>
+decltype(auto) visit_unary(UnaryOp op, UnaryParams p, V&& v) {
+  switch (op) {
+    case UnaryOp::relu: return v(Relu{});
+    case UnaryOp::sigmoid: return v(Sigmoid{});
+    case UnaryOp::silu: return v(Silu{});
+    case UnaryOp::gelu: return v(Gelu{});
+    case UnaryOp::exp: return v(Exp{});
+    case UnaryOp::log: return v(Log{});
+    case UnaryOp::sqrt: return v(Sqrt{});
+    case UnaryOp::rsqrt: return v(Rsqrt{});
+    case UnaryOp::neg: return v(Neg{});
+    case UnaryOp::abs: return v(Abs{});
+    case UnaryOp::clamp: return v(Clamp{p.a, p.b});
+    case UnaryOp::pow_scalar: return v(PowScalar{p.a});
+    case UnaryOp::add_scalar: return v(AddScalar{p.a});
+    case UnaryOp::mul_scalar: return v(MulScalar{p.a});
+  }
+  fail("elementwise: unknown unary op ", static_cast<int>(op));
+}
+
+// ---- binary ops: operator()(a, b) forward; grad(g, a, b, ga, gb) both partial gradients ----
+struct Add {
+  template <class T> CQ_HD T operator()(T a, T b) const { return a + b; }
+  template <class T> CQ_HD void grad(T g, T, T, T& ga, T& gb) const { ga = g; gb = g; }
+};
+struct Sub {
+  template <class T> CQ_HD T operator()(T a, T b) const { return a - b; }
+  template <class T> CQ_HD void grad(T g, T, T, T& ga, T& gb) const { ga = g; gb = -g; }
+};
+struct Mul {
+  template <class T> CQ_HD T operator()(T a, T b) const { return a * b; }
+  template <class T> CQ_HD void grad(T g, T a, T b, T& ga, T& gb) const { ga = g * b; gb = g * a; }
+};
+struct Div {
+  template <class T> CQ_HD T operator()(T a, T b) const { return a / b; }
+  template <class T> CQ_HD void grad(T g, T a, T b, T& ga, T& gb) const {
+    ga = g / b;
+    gb = -g * a / (b * b);
+  }
+};
+struct Pow {
+  template <class T> CQ_HD T operator()(T a, T b) const { return m_pow(a, b); }
+  // Masks as PyTorch: d/da is 0 where b == 0; d/db is 0 where a == 0 and b >= 0 (instead of 0 * log 0 = NaN).
+  template <class T> CQ_HD void grad(T g, T a, T b, T& ga, T& gb) const {
+    ga = b == T(0) ? T(0) : g * b * m_pow(a, b - T(1));
+    gb = (a == T(0) && b >= T(0)) ? T(0) : g * m_pow(a, b) * m_log(a);
+  }
+};
+struct Maximum {
+  // NaN in either input gives NaN (PyTorch).
+  template <class T> CQ_HD T operator()(T a, T b) const { return (a != a || a > b) ? a : b; }
+  // Ties split the gradient evenly.
+  template <class T> CQ_HD void grad(T g, T a, T b, T& ga, T& gb) const {
+    ga = a > b ? g : (a == b ? T(0.5) * g : T(0));
+    gb = b > a ? g : (a == b ? T(0.5) * g : T(0));
+  }
+};
+struct Minimum {
+  template <class T> CQ_HD T operator()(T a, T b) const { return (a != a || a < b) ? a : b; }
+  template <class T> CQ_HD void grad(T g, T a, T b, T& ga, T& gb) const {
+    ga = a < b ? g : (a == b ? T(0.5) * g : T(0));
+    gb = b < a ? g : (a == b ? T(0.5) * g : T(0));
+  }
+};
+
+enum class BinaryOp { add, sub, mul, div, pow, maximum, minimum };
+
+template <class V>
+decltype(auto) visit_binary(BinaryOp op, V&& v) {
+  switch (op) {
+    case BinaryOp::add: return v(Add{});
+    case BinaryOp::sub: return v(Sub{});
+    case BinaryOp::mul: return v(Mul{});
+    case BinaryOp::div: return v(Div{});
+    case BinaryOp::pow: return v(Pow{});
+    case BinaryOp::maximum: return v(Maximum{});
+    case BinaryOp::minimum: return v(Minimum{});
+  }
+  fail("elementwise: unknown binary op ", static_cast<int>(op));
+}
+
+// ---- comparisons: any element type, result 1 or 0 as uint8_t ----
+struct Eq { template <class T> CQ_HD uint8_t operator()(T a, T b) const { return a == b; } };
+struct Ne { template <class T> CQ_HD uint8_t operator()(T a, T b) const { return a != b; } };
+struct Lt { template <class T> CQ_HD uint8_t operator()(T a, T b) const { return a < b; } };
+struct Le { template <class T> CQ_HD uint8_t operator()(T a, T b) const { return a <= b; } };
+struct Gt { template <class T> CQ_HD uint8_t operator()(T a, T b) const { return a > b; } };
+struct Ge { template <class T> CQ_HD uint8_t operator()(T a, T b) const { return a >= b; } };
+
+enum class CompareOp { eq, ne, lt, le, gt, ge };
+
+template <class V>
+decltype(auto) visit_compare(CompareOp op, V&& v) {
+  switch (op) {
+    case CompareOp::eq: return v(Eq{});
+    case CompareOp::ne: return v(Ne{});
+    case CompareOp::lt: return v(Lt{});
+    case CompareOp::le: return v(Le{});
+    case CompareOp::gt: return v(Gt{});
+    case CompareOp::ge: return v(Ge{});
+  }
+  fail("elementwise: unknown comparison ", static_cast<int>(op));
+}
+
+// where: nonzero condition picks a.
+template <class T>
+CQ_HD T select(uint8_t c, T a, T b) {
+  return c ? a : b;
+}
+
+}  // namespace cq::ew
