@@ -1,0 +1,39 @@
+// 2-D convolution (cross-correlation, as PyTorch), NCHW activations and OIHW weights.
+#pragma once
+#include "tensor/tensor.h"
+
+namespace cq {
+
+struct Conv2dParams {
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t pad_l = 0, pad_r = 0, pad_t = 0, pad_b = 0;  // asymmetric zero padding (TF "same" needs e.g. (0,1,0,1))
+  int64_t groups = 1;                                   // 1, depthwise (= C_in), or any divisor
+};
+
+// x [N, C_in, H, W] (NCHW), w [C_out, C_in/groups, kh, kw] (OIHW), bias [C_out] or undefined Tensor().
+// out [N, C_out, (H + pad_t + pad_b - kh)/stride_h + 1, (W + pad_l + pad_r - kw)/stride_w + 1]. Dilation 1 only.
+// groups must divide C_in and C_out. f32/f64, CPU and CUDA (cuDNN). Deterministic on CPU for any thread count.
+// CPU paths: groups == C_in == C_out (depthwise, multiplier 1): direct loops; 1x1 stride-1 unpadded: a plain GEMM;
+// otherwise per image and per group im2col + GEMM (im2col buffers hold one image at a time, never the batch).
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p);
+
+namespace kernels {
+// All tensors contiguous and already shape-checked; bias may be undefined. out [N, C_out, OH, OW].
+void conv2d_forward_cpu(const Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias,
+                        const Conv2dParams& p);
+// g [N, C_out, OH, OW] contiguous. Each requested gradient is a preallocated contiguous tensor of its input's shape
+// (pass an undefined tensor to skip it); x is needed only for gw, w only for gx, so either may be undefined and the
+// geometry comes from x_shape [N, C_in, H, W] and w_shape [C_out, C_in/groups, kh, kw].
+void conv2d_backward_cpu(const Tensor& g, const Tensor& x, const Tensor& w, const Shape& x_shape,
+                         const Shape& w_shape, const Conv2dParams& p, const Tensor& gx, const Tensor& gw,
+                         const Tensor& gb);
+#ifdef CQ_CUDA
+void conv2d_forward_cuda(const Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias,
+                         const Conv2dParams& p);
+void conv2d_backward_cuda(const Tensor& g, const Tensor& x, const Tensor& w, const Shape& x_shape,
+                          const Shape& w_shape, const Conv2dParams& p, const Tensor& gx, const Tensor& gw,
+                          const Tensor& gb);
+#endif
+}  // namespace kernels
+
+}  // namespace cq

@@ -1,0 +1,290 @@
+// CPU conv2d, forward and backward, for contiguous NCHW x [N, C_in, H, W], OIHW w [C_out, C_in/G, kh, kw],
+// g / out [N, C_out, OH, OW]. Per image n and group grp (Cg = C_in/G input and Cog = C_out/G output channels,
+// Kg = Cg*kh*kw, P = OH*OW):
+//   forward   out_g [Cog, P]  = W_g [Cog, Kg] * col_g [Kg, P]          (+ bias, preloaded so GEMM adds onto it)
+//   grad_w    gW_g  [Cog, Kg] += G_g [Cog, P] * col_g^T [P, Kg]         (images in order n = 0, 1, ...)
+//   grad_x    dx_g = col2im(W_g^T [Kg, Cog] * G_g [Cog, P])
+//   grad_bias gb[co] = sum over n, then over p, of g[n, co, p]
+// col_g = im2col(x[n, grp]) (conv2d_math.h) except for 1x1 stride-1 unpadded convs, where it is x[n, grp] itself.
+// Depthwise (G == C_in == C_out) uses direct loops instead. Every output element is owned by one thread and summed in
+// a fixed order, so results are bit-identical for any thread count.
+#include <algorithm>
+#include <vector>
+
+#include "kernels/conv2d/conv2d.h"
+#include "kernels/conv2d/conv2d_math.h"
+#include "kernels/matmul/gemm.h"
+#include "tensor/backend.h"
+#include "tensor/runtime.h"
+
+namespace cq::kernels {
+namespace {
+
+struct Geom {
+  int64_t N, C, H, W, CO, kh, kw, OH, OW, G;
+  int64_t Cg() const { return C / G; }
+  int64_t Cog() const { return CO / G; }
+  int64_t Kg() const { return Cg() * kh * kw; }
+  int64_t P() const { return OH * OW; }
+};
+
+Geom geom_of(const Shape& x, const Shape& w, const Conv2dParams& p) {
+  Geom g;
+  g.N = x[0];
+  g.C = x[1];
+  g.H = x[2];
+  g.W = x[3];
+  g.CO = w[0];
+  g.kh = w[2];
+  g.kw = w[3];
+  g.OH = conv_out_size(g.H, g.kh, p.stride_h, p.pad_t, p.pad_b);
+  g.OW = conv_out_size(g.W, g.kw, p.stride_w, p.pad_l, p.pad_r);
+  g.G = p.groups;
+  return g;
+}
+
+Im2colGeom im2col_geom(const Geom& g, const Conv2dParams& p) {
+  return Im2colGeom{g.Cg(), g.H, g.W, g.kh, g.kw, g.OH, g.OW, p.stride_h, p.stride_w, p.pad_t, p.pad_l};
+}
+
+bool is_pointwise(const Geom& g, const Conv2dParams& p) {
+  return g.kh == 1 && g.kw == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_l == 0 && p.pad_r == 0 &&
+         p.pad_t == 0 && p.pad_b == 0;
+}
+
+bool is_depthwise(const Geom& g) { return g.G > 1 && g.G == g.C && g.CO == g.C; }
+
+// Loops below go parallel only when there is enough work; results do not depend on it.
+constexpr int64_t kParallelWork = int64_t(1) << 15;
+
+template <class T>
+void im2col(const Im2colGeom& m, const T* x, T* col, int threads) {
+  int64_t rows = m.rows(), P = m.cols();
+#pragma omp parallel for num_threads(threads) if (threads > 1 && rows * P > kParallelWork)
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t kj = r % m.kw, ki = (r / m.kw) % m.kh, c = r / (m.kw * m.kh);
+    int64_t lo, hi;
+    conv_valid_range(m.W, kj, m.sw, m.pl, m.OW, &lo, &hi);
+    T* dst = col + r * P;
+    for (int64_t oh = 0; oh < m.OH; ++oh) {
+      T* d = dst + oh * m.OW;
+      int64_t ih = conv_in_coord(oh, ki, m.sh, m.pt);
+      if (ih < 0 || ih >= m.H) {
+        std::fill(d, d + m.OW, T(0));
+        continue;
+      }
+      const T* src = x + (c * m.H + ih) * m.W;
+      for (int64_t ow = 0; ow < m.OW; ++ow) d[ow] = (ow >= lo && ow <= hi) ? src[conv_in_coord(ow, kj, m.sw, m.pl)] : T(0);
+    }
+  }
+}
+
+// dx [C, H, W] (overwritten) = sum of col's entries onto the pixels they were read from. Each channel is one thread's,
+// and within it the taps are added in (ki, kj, oh, ow) order.
+template <class T>
+void col2im(const Im2colGeom& m, const T* col, T* dx, int threads) {
+  int64_t P = m.cols();
+#pragma omp parallel for num_threads(threads) if (threads > 1 && m.rows() * P > kParallelWork)
+  for (int64_t c = 0; c < m.C; ++c) {
+    T* plane = dx + c * m.H * m.W;
+    std::fill(plane, plane + m.H * m.W, T(0));
+    for (int64_t ki = 0; ki < m.kh; ++ki)
+      for (int64_t kj = 0; kj < m.kw; ++kj) {
+        const T* src = col + ((c * m.kh + ki) * m.kw + kj) * P;
+        int64_t lo, hi;
+        conv_valid_range(m.W, kj, m.sw, m.pl, m.OW, &lo, &hi);
+        for (int64_t oh = 0; oh < m.OH; ++oh) {
+          int64_t ih = conv_in_coord(oh, ki, m.sh, m.pt);
+          if (ih < 0 || ih >= m.H) continue;
+          T* drow = plane + ih * m.W;
+          const T* srow = src + oh * m.OW;
+          for (int64_t ow = lo; ow <= hi; ++ow) drow[conv_in_coord(ow, kj, m.sw, m.pl)] += srow[ow];
+        }
+      }
+  }
+}
+
+// ---- depthwise (groups == C_in == C_out): w [C, 1, kh, kw] ----
+
+template <class T>
+void depthwise_forward(const Geom& g, const Conv2dParams& p, const T* x, const T* w, const T* bias, T* out,
+                       int threads) {
+  int64_t planes = g.N * g.C;
+#pragma omp parallel for num_threads(threads) if (threads > 1 && planes * g.P() * g.kh * g.kw > kParallelWork)
+  for (int64_t nc = 0; nc < planes; ++nc) {
+    int64_t c = nc % g.C;
+    const T* xp = x + nc * g.H * g.W;
+    const T* wc = w + c * g.kh * g.kw;
+    T* op = out + nc * g.P();
+    T b0 = bias ? bias[c] : T(0);
+    for (int64_t oh = 0; oh < g.OH; ++oh) {
+      T* orow = op + oh * g.OW;
+      std::fill(orow, orow + g.OW, b0);
+      for (int64_t ki = 0; ki < g.kh; ++ki) {
+        int64_t ih = conv_in_coord(oh, ki, p.stride_h, p.pad_t);
+        if (ih < 0 || ih >= g.H) continue;
+        const T* xrow = xp + ih * g.W;
+        for (int64_t kj = 0; kj < g.kw; ++kj) {
+          T wv = wc[ki * g.kw + kj];
+          int64_t lo, hi;
+          conv_valid_range(g.W, kj, p.stride_w, p.pad_l, g.OW, &lo, &hi);
+          int64_t off = kj - p.pad_l;
+          for (int64_t ow = lo; ow <= hi; ++ow) orow[ow] += xrow[ow * p.stride_w + off] * wv;
+        }
+      }
+    }
+  }
+}
+
+template <class T>
+void depthwise_grad_x(const Geom& g, const Conv2dParams& p, const T* gout, const T* w, T* dx, int threads) {
+  int64_t planes = g.N * g.C;
+#pragma omp parallel for num_threads(threads) if (threads > 1 && planes * g.P() * g.kh * g.kw > kParallelWork)
+  for (int64_t nc = 0; nc < planes; ++nc) {
+    int64_t c = nc % g.C;
+    const T* gp = gout + nc * g.P();
+    const T* wc = w + c * g.kh * g.kw;
+    T* dp = dx + nc * g.H * g.W;
+    std::fill(dp, dp + g.H * g.W, T(0));
+    for (int64_t oh = 0; oh < g.OH; ++oh) {
+      const T* grow = gp + oh * g.OW;
+      for (int64_t ki = 0; ki < g.kh; ++ki) {
+        int64_t ih = conv_in_coord(oh, ki, p.stride_h, p.pad_t);
+        if (ih < 0 || ih >= g.H) continue;
+        T* drow = dp + ih * g.W;
+        for (int64_t kj = 0; kj < g.kw; ++kj) {
+          T wv = wc[ki * g.kw + kj];
+          int64_t lo, hi;
+          conv_valid_range(g.W, kj, p.stride_w, p.pad_l, g.OW, &lo, &hi);
+          int64_t off = kj - p.pad_l;
+          for (int64_t ow = lo; ow <= hi; ++ow) drow[ow * p.stride_w + off] += grow[ow] * wv;
+        }
+      }
+    }
+  }
+}
+
+template <class T>
+void depthwise_grad_w(const Geom& g, const Conv2dParams& p, const T* gout, const T* x, T* gw, int threads) {
+#pragma omp parallel for num_threads(threads) if (threads > 1 && g.N * g.C * g.P() * g.kh * g.kw > kParallelWork)
+  for (int64_t c = 0; c < g.C; ++c) {
+    for (int64_t ki = 0; ki < g.kh; ++ki)
+      for (int64_t kj = 0; kj < g.kw; ++kj) {
+        int64_t lo, hi;
+        conv_valid_range(g.W, kj, p.stride_w, p.pad_l, g.OW, &lo, &hi);
+        T acc = 0;
+        for (int64_t n = 0; n < g.N; ++n) {
+          const T* gp = gout + (n * g.C + c) * g.P();
+          const T* xp = x + (n * g.C + c) * g.H * g.W;
+          for (int64_t oh = 0; oh < g.OH; ++oh) {
+            int64_t ih = conv_in_coord(oh, ki, p.stride_h, p.pad_t);
+            if (ih < 0 || ih >= g.H) continue;
+            const T* xrow = xp + ih * g.W;
+            const T* grow = gp + oh * g.OW;
+            int64_t off = kj - p.pad_l;
+            for (int64_t ow = lo; ow <= hi; ++ow) acc += grow[ow] * xrow[ow * p.stride_w + off];
+          }
+        }
+        gw[(c * g.kh + ki) * g.kw + kj] = acc;
+      }
+  }
+}
+
+template <class T>
+void grad_bias(const Geom& g, const T* gout, T* gb, int threads) {
+#pragma omp parallel for num_threads(threads) if (threads > 1 && g.N * g.CO * g.P() > kParallelWork)
+  for (int64_t co = 0; co < g.CO; ++co) {
+    T acc = 0;
+    for (int64_t n = 0; n < g.N; ++n) {
+      const T* gp = gout + (n * g.CO + co) * g.P();
+      for (int64_t q = 0; q < g.P(); ++q) acc += gp[q];
+    }
+    gb[co] = acc;
+  }
+}
+
+}  // namespace
+
+void conv2d_forward_cpu(const Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias,
+                        const Conv2dParams& p) {
+  Geom g = geom_of(x.shape(), w.shape(), p);
+  int threads = x.runtime().threads();
+  if (out.numel() == 0) return;
+  dispatch_float(x.dtype(), "conv2d", [&](auto tag_) {
+    using T = decltype(tag_);
+    const T* px = x.data<T>();
+    const T* pw = w.data<T>();
+    const T* pb = bias.defined() ? bias.data<T>() : nullptr;
+    T* po = out.data<T>();
+    if (is_depthwise(g)) {
+      depthwise_forward<T>(g, p, px, pw, pb, po, threads);
+      return;
+    }
+    bool direct = is_pointwise(g, p);
+    Im2colGeom m = im2col_geom(g, p);
+    int64_t Cg = g.Cg(), Cog = g.Cog(), Kg = g.Kg(), P = g.P();
+    std::vector<T> col(direct ? 0 : static_cast<size_t>(Kg * P));
+    for (int64_t n = 0; n < g.N; ++n)
+      for (int64_t grp = 0; grp < g.G; ++grp) {
+        const T* xg = px + (n * g.C + grp * Cg) * g.H * g.W;
+        const T* B = xg;
+        if (!direct) {
+          im2col<T>(m, xg, col.data(), threads);
+          B = col.data();
+        }
+        T* og = po + (n * g.CO + grp * Cog) * P;
+        if (pb)
+          for (int64_t co = 0; co < Cog; ++co) std::fill(og + co * P, og + (co + 1) * P, pb[grp * Cog + co]);
+        gemm_cpu<T>(false, false, Cog, P, Kg, T(1), pw + grp * Cog * Kg, Kg, B, P, pb ? T(1) : T(0), og, P, threads);
+      }
+  });
+}
+
+void conv2d_backward_cpu(const Tensor& gout, const Tensor& x, const Tensor& w, const Shape& x_shape,
+                         const Shape& w_shape, const Conv2dParams& p, const Tensor& gx, const Tensor& gw,
+                         const Tensor& gb) {
+  Geom g = geom_of(x_shape, w_shape, p);
+  int threads = gout.runtime().threads();
+  dispatch_float(gout.dtype(), "conv2d", [&](auto tag_) {
+    using T = decltype(tag_);
+    const T* pg = gout.data<T>();
+    if (gb.defined()) grad_bias<T>(g, pg, gb.data<T>(), threads);
+    if (!gx.defined() && !gw.defined()) return;
+    if (is_depthwise(g)) {
+      if (gx.defined()) depthwise_grad_x<T>(g, p, pg, w.data<T>(), gx.data<T>(), threads);
+      if (gw.defined()) depthwise_grad_w<T>(g, p, pg, x.data<T>(), gw.data<T>(), threads);
+      return;
+    }
+    bool direct = is_pointwise(g, p);
+    Im2colGeom m = im2col_geom(g, p);
+    int64_t Cg = g.Cg(), Cog = g.Cog(), Kg = g.Kg(), P = g.P();
+    std::vector<T> col(direct ? 0 : static_cast<size_t>(Kg * P));
+    if (gw.defined() && g.N == 0) Tensor(gw).zero_();  // (a handle copy: zero_ is non-const)
+    for (int64_t n = 0; n < g.N; ++n)
+      for (int64_t grp = 0; grp < g.G; ++grp) {
+        const T* gg = pg + (n * g.CO + grp * Cog) * P;
+        if (gw.defined()) {
+          const T* xg = x.data<T>() + (n * g.C + grp * Cg) * g.H * g.W;
+          const T* B = xg;
+          if (!direct) {
+            im2col<T>(m, xg, col.data(), threads);
+            B = col.data();
+          }
+          gemm_cpu<T>(false, true, Cog, Kg, P, T(1), gg, P, B, P, n == 0 ? T(0) : T(1), gw.data<T>() + grp * Cog * Kg,
+                      Kg, threads);
+        }
+        if (gx.defined()) {
+          T* dxg = gx.data<T>() + (n * g.C + grp * Cg) * g.H * g.W;
+          const T* wg = w.data<T>() + grp * Cog * Kg;
+          if (direct) {
+            gemm_cpu<T>(true, false, Kg, P, Cog, T(1), wg, Kg, gg, P, T(0), dxg, P, threads);
+          } else {
+            gemm_cpu<T>(true, false, Kg, P, Cog, T(1), wg, Kg, gg, P, T(0), col.data(), P, threads);
+            col2im<T>(m, col.data(), dxg, threads);
+          }
+        }
+      }
+  });
+}
+
+}  // namespace cq::kernels
