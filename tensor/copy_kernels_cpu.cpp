@@ -21,10 +21,20 @@ void copy_typed(const Tensor& dst, const Tensor& src, const StridedLayout& sl) {
     for (int64_t i = 0; i < n; ++i) dp[i] = static_cast<D>(sp[i]);
     return;
   }
+  // Row-wise: one index decomposition per innermost row rather than per element.
+  int64_t inner = dl.ndim ? dl.shape[dl.ndim - 1] : 1;
+  if (inner == 0) return;
+  int64_t rows = n / inner;
+  int64_t ds = dl.ndim ? dl.strides[dl.ndim - 1] : 1, ss = sl.ndim ? sl.strides[sl.ndim - 1] : 1;
 #pragma omp parallel for num_threads(dst.runtime().threads()) if (n > (1 << 16))
-  for (int64_t i = 0; i < n; ++i) {
-    int64_t di = dc ? dl.offset + i : dl.offset_of(i);
-    d[di] = static_cast<D>(s[sl.offset_of(i)]);
+  for (int64_t r = 0; r < rows; ++r) {
+    D* dp = d + dl.offset_of(r * inner);
+    const S* sp = s + sl.offset_of(r * inner);
+    if (ds == 1 && ss == 1) {
+      for (int64_t i = 0; i < inner; ++i) dp[i] = static_cast<D>(sp[i]);
+    } else {
+      for (int64_t i = 0; i < inner; ++i) dp[i * ds] = static_cast<D>(sp[i * ss]);
+    }
   }
 }
 

@@ -42,11 +42,23 @@ void sum_to_cpu(const Tensor& out, const Tensor& in, const StridedLayout& kept, 
     using scalar_t = decltype(tag_);
     const scalar_t* src = static_cast<const scalar_t*>(in.storage()->data());
     scalar_t* dst = out.data<scalar_t>();
+    // The reduced elements are visited in increasing linear order (fixed: deterministic), one index decomposition
+    // per innermost reduced row instead of per element.
+    int64_t inner = red.ndim ? red.shape[red.ndim - 1] : 1;
+    int64_t istride = red.ndim ? red.strides[red.ndim - 1] : 1;
+    int64_t outer = inner ? n_red / inner : 0;
 #pragma omp parallel for num_threads(in.runtime().threads()) if (n_out * n_red > (1 << 15))
     for (int64_t j = 0; j < n_out; ++j) {
       const scalar_t* base = src + kept.offset_of(j);
       scalar_t acc = 0;
-      for (int64_t k = 0; k < n_red; ++k) acc += base[red.offset_of(k)];
+      for (int64_t o = 0; o < outer; ++o) {
+        const scalar_t* row = base + red.offset_of(o * inner);
+        if (istride == 1) {
+          for (int64_t i = 0; i < inner; ++i) acc += row[i];
+        } else {
+          for (int64_t i = 0; i < inner; ++i) acc += row[i * istride];
+        }
+      }
       dst[j] = acc;
     }
   });

@@ -33,7 +33,7 @@ Shape resolve_shape(const Shape& req, int64_t numel, const char* op, const Tenso
 // Strides for viewing (shape, strides) as new_shape without copying, or false (same rule as PyTorch's view).
 bool view_strides(const Shape& shape, const Shape& strides, const Shape& new_shape, Shape& out) {
   out.assign(new_shape.size(), 0);
-  if (shape_numel(shape) == 0) {
+  if (shape_numel(shape) == 0 || shape.empty()) {  // empty, or a 0-dim scalar: any shape of the same count
     out = contiguous_strides(new_shape);
     return true;
   }

@@ -1,0 +1,108 @@
+#include "nn/layers.h"
+
+#include <cmath>
+
+#include "kernels/elementwise/elementwise.h"
+#include "kernels/matmul/matmul.h"
+#include "kernels/norm/norm.h"
+#include "nn/init.h"
+
+namespace cq::nn {
+
+Conv2d::Conv2d(Context& ctx, int64_t in, int64_t out, int64_t kh, int64_t kw, Conv2dParams p, bool has_bias)
+    : params(p) {
+  CQ_CHECK(p.groups > 0 && in % p.groups == 0 && out % p.groups == 0, "Conv2d: groups ", p.groups,
+           " must divide in ", in, " and out ", out);
+  weight = register_parameter("weight", ctx.zeros({out, in / p.groups, kh, kw}));
+  if (has_bias) bias = register_parameter("bias", ctx.zeros({out}));
+  init::torch_default_(ctx, weight, has_bias ? &bias : nullptr);
+}
+
+Tensor Conv2d::forward(const Tensor& x) { return conv2d(x, weight, bias, params); }
+
+BatchNorm2d::BatchNorm2d(Context& ctx, int64_t c, double eps_, double momentum_) : eps(eps_), momentum(momentum_) {
+  weight = register_parameter("weight", ctx.ones({c}));
+  bias = register_parameter("bias", ctx.zeros({c}));
+  running_mean = register_buffer("running_mean", ctx.zeros({c}));
+  running_var = register_buffer("running_var", ctx.ones({c}));
+  num_batches_tracked = register_buffer("num_batches_tracked", ctx.zeros({}, DType::i64));
+}
+
+Tensor BatchNorm2d::forward(const Tensor& x) {
+  if (is_training()) {
+    NoGradGuard ng(x.runtime());
+    num_batches_tracked.fill_(num_batches_tracked.item() + 1);
+  }
+  return batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
+}
+
+Linear::Linear(Context& ctx, int64_t in, int64_t out, bool has_bias) {
+  weight = register_parameter("weight", ctx.zeros({out, in}));
+  if (has_bias) bias = register_parameter("bias", ctx.zeros({out}));
+  init::torch_default_(ctx, weight, has_bias ? &bias : nullptr);
+}
+
+Tensor Linear::forward(const Tensor& x) {
+  CQ_CHECK(x.dim() >= 1 && x.size(-1) == weight.size(1), "Linear: input ", x.describe(), " does not end in ",
+           weight.size(1), " features (weight ", weight.describe(), ")");
+  Shape out_shape = x.shape();
+  out_shape.back() = weight.size(0);
+  Tensor y = matmul(x.reshape({-1, weight.size(1)}), weight.transpose(0, 1));
+  if (bias.defined()) y = add(y, bias);
+  return y.reshape(out_shape);
+}
+
+LayerNorm::LayerNorm(Context& ctx, int64_t dim, double eps_) : eps(eps_) {
+  weight = register_parameter("weight", ctx.ones({dim}));
+  bias = register_parameter("bias", ctx.zeros({dim}));
+}
+
+Tensor LayerNorm::forward(const Tensor& x) { return layer_norm(x, 1, weight, bias, eps); }
+
+Activation::Activation(const std::string& name) {
+  if (name == "relu") fn_ = [](const Tensor& x) { return relu(x); };
+  else if (name == "silu" || name == "swish") fn_ = [](const Tensor& x) { return silu(x); };
+  else if (name == "gelu") fn_ = [](const Tensor& x) { return gelu(x); };
+  else if (name == "sigmoid") fn_ = [](const Tensor& x) { return sigmoid(x); };
+  else if (name == "identity") fn_ = [](const Tensor& x) { return x; };
+  else fail("Activation: unknown activation '", name, "' (relu, silu, gelu, sigmoid, identity)");
+}
+
+Tensor Activation::forward(const Tensor& x) { return fn_(x); }
+
+Dropout::Dropout(Context& ctx, double p) : ctx_(&ctx), p_(p) {
+  CQ_CHECK(p >= 0 && p < 1, "Dropout: p must be in [0, 1), got ", p);
+}
+
+Tensor Dropout::forward(const Tensor& x) {
+  if (!is_training() || p_ == 0) return x;
+  std::vector<double> m(static_cast<size_t>(x.numel()));
+  for (auto& v : m) v = ctx_->rng().uniform() < p_ ? 0.0 : 1.0 / (1.0 - p_);
+  Tensor mask = ctx_->from_vector(m, x.shape(), x.dtype()).to(x.device());
+  return mul(x, mask);
+}
+
+Tensor drop_path(Context& ctx, const Tensor& x, double p, bool training) {
+  if (!training || p == 0) return x;
+  int64_t n = x.size(0);
+  std::vector<double> m(static_cast<size_t>(n));
+  for (auto& v : m) v = ctx.rng().uniform() < p ? 0.0 : 1.0 / (1.0 - p);
+  Shape ms(static_cast<size_t>(x.dim()), 1);
+  ms[0] = n;
+  Tensor mask = ctx.from_vector(m, ms, x.dtype()).to(x.device());
+  return mul(x, mask);
+}
+
+Sequential& Sequential::add(std::shared_ptr<Layer> m) {
+  register_module(std::to_string(layers_.size()), m);
+  layers_.push_back(std::move(m));
+  return *this;
+}
+
+Tensor Sequential::forward(const Tensor& x) {
+  Tensor y = x;
+  for (auto& l : layers_) y = l->forward(y);
+  return y;
+}
+
+}  // namespace cq::nn

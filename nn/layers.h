@@ -1,0 +1,90 @@
+// The layers the models are built from. Each holds its parameters under PyTorch's names (weight, bias,
+// running_mean, running_var, num_batches_tracked) so state dicts load by name.
+#pragma once
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "kernels/conv2d/conv2d.h"
+#include "nn/module.h"
+
+namespace cq::nn {
+
+// A module with one input and one output.
+class Layer : public Module {
+ public:
+  virtual Tensor forward(const Tensor& x) = 0;
+  Tensor operator()(const Tensor& x) { return forward(x); }
+};
+
+class Conv2d : public Layer {
+ public:
+  // Weight [out, in/groups, kh, kw], PyTorch default init; bias optional.
+  Conv2d(Context& ctx, int64_t in, int64_t out, int64_t kh, int64_t kw, Conv2dParams p, bool bias);
+  Tensor forward(const Tensor& x) override;
+  Tensor weight, bias;
+  Conv2dParams params;
+};
+
+class BatchNorm2d : public Layer {
+ public:
+  BatchNorm2d(Context& ctx, int64_t channels, double eps = 1e-5, double momentum = 0.1);
+  Tensor forward(const Tensor& x) override;
+  Tensor weight, bias, running_mean, running_var, num_batches_tracked;
+  double eps, momentum;
+};
+
+class Linear : public Layer {
+ public:
+  Linear(Context& ctx, int64_t in, int64_t out, bool bias = true);
+  Tensor forward(const Tensor& x) override;  // x [..., in] -> [..., out]
+  Tensor weight, bias;
+};
+
+class LayerNorm : public Layer {
+ public:
+  LayerNorm(Context& ctx, int64_t dim, double eps = 1e-5);
+  Tensor forward(const Tensor& x) override;
+  Tensor weight, bias;
+  double eps;
+};
+
+// Element-wise activation by name: relu, silu (swish), gelu (erf), sigmoid, identity.
+class Activation : public Layer {
+ public:
+  explicit Activation(const std::string& name);
+  Tensor forward(const Tensor& x) override;
+
+ private:
+  std::function<Tensor(const Tensor&)> fn_;
+};
+
+// Inverted dropout (p zeroed, survivors scaled by 1/(1-p)) in training; identity in eval.
+class Dropout : public Layer {
+ public:
+  Dropout(Context& ctx, double p);
+  Tensor forward(const Tensor& x) override;
+
+ private:
+  Context* ctx_;
+  double p_;
+};
+
+// Stochastic depth / drop-connect: in training, zeroes whole samples (axis 0) with probability p and scales the
+// survivors by 1/(1-p), as timm's drop_path and lukemelas' drop_connect.
+Tensor drop_path(Context& ctx, const Tensor& x, double p, bool training);
+
+class Sequential : public Layer {
+ public:
+  Sequential() = default;
+  // Children are named "0", "1", ... as torch.nn.Sequential.
+  Sequential& add(std::shared_ptr<Layer> m);
+  Tensor forward(const Tensor& x) override;
+  size_t size() const { return layers_.size(); }
+  Layer& at(size_t i) { return *layers_.at(i); }
+
+ private:
+  std::vector<std::shared_ptr<Layer>> layers_;
+};
+
+}  // namespace cq::nn
