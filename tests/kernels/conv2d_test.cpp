@@ -5,6 +5,7 @@
 #include "tensor/context.h"
 #include "tensor/cuda_backend.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/test_util.h"
 
 using namespace cq;
 using cq::testing::allclose;
@@ -88,21 +89,9 @@ Grads backward(Context& ctx, const Tensor& g, const Tensor& x, const Tensor& w, 
 using conv_ref::Config;
 
 namespace {
-Context make_ctx(int threads = 1) {
-  ContextOptions o;
-  o.threads = threads;
-  o.seed = 21;
-  return Context(o);
-}
+Context make_ctx(int threads = 1) { return cq::testing::make_ctx(threads, 21); }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
+using cq::testing::error_of;
 
 // Small configurations covering every CPU path: im2col+GEMM, pointwise GEMM, depthwise direct, grouped.
 std::vector<Config> small_configs() {

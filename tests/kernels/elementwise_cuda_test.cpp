@@ -7,18 +7,14 @@
 #include "tensor/context.h"
 #include "tensor/cuda_backend.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/test_util.h"
 
 using namespace cq;
 using cq::testing::max_abs_diff;
 
 namespace {
 
-Context make_ctx() {
-  ContextOptions o;
-  o.threads = 2;
-  o.seed = 3;
-  return Context(o);
-}
+Context make_ctx() { return cq::testing::make_ctx(2, 3); }
 
 // Leaf on the GPU holding t's values.
 Tensor gpu_leaf(const Tensor& t) {

@@ -7,18 +7,14 @@
 #include "kernels/elementwise/elementwise.h"
 #include "tensor/context.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/test_util.h"
 
 using namespace cq;
 using cq::testing::gradcheck;
 
 namespace {
 
-Context make_ctx() {
-  ContextOptions o;
-  o.threads = 1;
-  o.seed = 11;
-  return Context(o);
-}
+Context make_ctx() { return cq::testing::make_ctx(1, 11); }
 
 Tensor leaf(Tensor t) {
   t.set_requires_grad(true);

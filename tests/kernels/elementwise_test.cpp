@@ -7,18 +7,14 @@
 #include "kernels/elementwise/elementwise.h"
 #include "tensor/context.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/test_util.h"
 
 using namespace cq;
 using cq::testing::allclose;
 
 namespace {
 
-Context make_ctx(int threads = 1) {
-  ContextOptions o;
-  o.threads = threads;
-  o.seed = 5;
-  return Context(o);
-}
+Context make_ctx(int threads = 1) { return cq::testing::make_ctx(threads, 5); }
 
 Tensor vec(Context& ctx, const std::vector<double>& v, const Shape& s, DType dt = DType::f32) {
   return ctx.from_vector(v, s, dt);
@@ -35,7 +31,7 @@ std::string error_of(F&& f) {
   return "";
 }
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using cq::testing::contains;
 
 }  // namespace
 

@@ -7,18 +7,14 @@
 #include "tensor/context.h"
 #include "tensor/cuda_backend.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/test_util.h"
 
 using namespace cq;
 using cq::testing::allclose;
 using cq::testing::gradcheck;
 
 namespace {
-Context make_ctx(int threads = 1) {
-  ContextOptions o;
-  o.threads = threads;
-  o.seed = 11;
-  return Context(o);
-}
+Context make_ctx(int threads = 1) { return cq::testing::make_ctx(threads, 11); }
 
 // Reference product in double: a [B, M, K] x b [B, K, N] given as row-major vectors.
 std::vector<double> naive_bmm(const std::vector<double>& a, const std::vector<double>& b, int64_t B, int64_t M,
@@ -34,14 +30,7 @@ std::vector<double> naive_bmm(const std::vector<double>& a, const std::vector<do
   return c;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
+using cq::testing::error_of;
 }  // namespace
 
 TEST(GradCheck, matmul) {

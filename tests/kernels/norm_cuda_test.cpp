@@ -5,17 +5,13 @@
 #include "tensor/context.h"
 #include "tensor/cuda_backend.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/test_util.h"
 
 using namespace cq;
 using cq::testing::allclose;
 
 namespace {
-Context make_ctx() {
-  ContextOptions o;
-  o.threads = 1;
-  o.seed = 11;
-  return Context(o);
-}
+Context make_ctx() { return cq::testing::make_ctx(1, 11); }
 
 // A fresh leaf on dev with t's values.
 Tensor leaf_on(const Tensor& t, Device dev, bool requires_grad) {

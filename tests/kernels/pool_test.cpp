@@ -7,30 +7,18 @@
 #include "tensor/context.h"
 #include "tensor/cuda_backend.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/test_util.h"
 
 using namespace cq;
 using cq::testing::allclose;
 using cq::testing::gradcheck;
 
 namespace {
-Context make_ctx(int threads = 1) {
-  ContextOptions o;
-  o.threads = threads;
-  o.seed = 5;
-  return Context(o);
-}
+Context make_ctx(int threads = 1) { return cq::testing::make_ctx(threads, 5); }
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
+using cq::testing::error_of;
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using cq::testing::contains;
 }  // namespace
 
 TEST(GradCheck, global_avg_pool2d) {

@@ -8,18 +8,14 @@
 #include "tensor/context.h"
 #include "tensor/cuda_backend.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/test_util.h"
 
 using namespace cq;
 using cq::testing::allclose;
 using cq::testing::gradcheck;
 
 namespace {
-Context make_ctx(int threads = 1) {
-  ContextOptions o;
-  o.threads = threads;
-  o.seed = 11;
-  return Context(o);
-}
+Context make_ctx(int threads = 1) { return cq::testing::make_ctx(threads, 11); }
 
 // Axis lists exercised by the gradient checks on a rank-3 input, with both keepdim settings.
 const std::vector<std::vector<int64_t>> kAxes3 = {{}, {0}, {1}, {-1}, {0, 2}, {2, 0, 1}, {1, 2}};

@@ -9,17 +9,13 @@
 #include "tensor/context.h"
 #include "tensor/cuda_backend.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/test_util.h"
 
 using namespace cq;
 using cq::testing::max_abs_diff;
 
 namespace {
-Context make_ctx() {
-  ContextOptions o;
-  o.threads = 2;
-  o.seed = 17;
-  return Context(o);
-}
+Context make_ctx() { return cq::testing::make_ctx(2, 17); }
 
 using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
 

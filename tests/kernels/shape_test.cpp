@@ -7,6 +7,7 @@
 #include "kernels/shape/shape.h"
 #include "tensor/context.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/test_util.h"
 
 using namespace cq;
 using cq::testing::allclose;
@@ -14,12 +15,7 @@ using cq::testing::gradcheck;
 using cq::testing::make_noncontiguous;
 
 namespace {
-Context make_ctx(int threads = 1) {
-  ContextOptions o;
-  o.threads = threads;
-  o.seed = 11;
-  return Context(o);
-}
+Context make_ctx(int threads = 1) { return cq::testing::make_ctx(threads, 11); }
 
 Tensor leaf(Context& ctx, const Shape& s) { return ctx.randn(s, DType::f64).set_requires_grad(); }
 

@@ -6,18 +6,14 @@
 #include "tensor/context.h"
 #include "tensor/cuda_backend.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/test_util.h"
 
 using namespace cq;
 using cq::testing::allclose;
 using cq::testing::gradcheck;
 
 namespace {
-Context make_ctx(int threads = 1) {
-  ContextOptions o;
-  o.threads = threads;
-  o.seed = 5;
-  return Context(o);
-}
+Context make_ctx(int threads = 1) { return cq::testing::make_ctx(threads, 5); }
 
 // Host reference: softmax (or log_softmax) of x along axis, in double.
 std::vector<double> ref_softmax(const Tensor& x, int64_t axis, bool log) {

@@ -4,18 +4,14 @@
 #include "tensor/cuda_backend.h"
 #include "tensor/sum_to.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/test_util.h"
 
 using namespace cq;
 using cq::testing::allclose;
 using cq::testing::gradcheck;
 
 namespace {
-Context make_ctx(int threads = 1) {
-  ContextOptions o;
-  o.threads = threads;
-  o.seed = 7;
-  return Context(o);
-}
+Context make_ctx(int threads = 1) { return cq::testing::make_ctx(threads, 7); }
 }  // namespace
 
 TEST(Tensor, ShapeStridesAndDescribe) {
