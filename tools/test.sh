@@ -7,7 +7,8 @@ bash tools/setup.sh
 jobs=$(nproc)
 for preset in release no_cuda; do
   echo "== build and test: preset $preset ==" >&2
-  cmake --preset "$preset" >/dev/null
+  cfg=$(cmake --preset "$preset" 2>&1) || { echo "$cfg" >&2; exit 1; }
+  echo "$cfg" | grep -E "cqseg:" >&2 || true
   cmake --build --preset "$preset" -j "$jobs"
   ctest --preset "$preset" -j "$jobs"
 done
