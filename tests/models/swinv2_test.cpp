@@ -252,3 +252,22 @@ TEST(SwinV2Smoke, OddInputSizes) {
     for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-4);
   }
 }
+
+// torchvision zeroes the k third of qkv.bias in forward: a non-zero stored k bias changes nothing (bitwise).
+TEST(SwinV2Parity, TorchvisionIgnoresStoredKBias) {
+  CQ_REQUIRE_SHARED(kTv);
+  Context ctx(ContextOptions{2, 0, Device::cpu()});
+  auto f = SafetensorsFile::open(fixture(kTv));
+  auto sd = params_of(ctx, f);
+  auto model = swinv2(ctx, tv_fixture_config());
+  load_swinv2(*model, sd);
+  auto nog = ctx.no_grad();
+  Tensor x = f.load(ctx, "x");
+  auto ref = model->forward(x).logits.to_vector<float>();
+  const std::string key = "features.3.0.attn.qkv.bias";  // [3*64]
+  auto b = sd.at(key).to_vector<float>();
+  for (size_t i = 64; i < 128; ++i) b[i] = 0.5f;
+  sd[key] = ctx.from_vector(b, sd.at(key).shape());
+  load_swinv2(*model, sd);
+  EXPECT_EQ(model->forward(x).logits.to_vector<float>(), ref);
+}
