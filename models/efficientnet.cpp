@@ -81,9 +81,7 @@ Tensor MBConvBlock::forward(const Tensor& input, double drop_rate) {
   Tensor x = input;
   if (expand_conv_) x = silu(bn0_->forward(expand_conv_->forward(x)));
   x = silu(bn1_->forward(depthwise_->forward(x)));
-  Tensor s = global_avg_pool2d(x);
-  s = se_expand_->forward(silu(se_reduce_->forward(s)));
-  x = mul(x, sigmoid(s));
+  x = nn::squeeze_excite(x, *se_reduce_, *se_expand_, "silu");
   x = bn2_->forward(project_->forward(x));
   if (cfg_.residual()) {
     // lukemelas applies drop-connect only where the skip exists, and only in training.
@@ -100,7 +98,7 @@ EfficientNetB2Encoder::EfficientNetB2Encoder(Context& ctx) {
                                                             conv_params(2, static_same_padding(image, 3, 2)), false));
   bn0_ = register_module("_bn0", std::make_shared<nn::BatchNorm2d>(ctx, kEffB2StemChannels, kBnEps, kBnMomentum));
   image = ceil_div(image, 2);
-  auto list = register_module("_blocks", std::make_shared<ModuleList>());
+  auto list = register_module("_blocks", std::make_shared<nn::ModuleList>());
   for (const auto& cfg : efficientnet_b2_blocks()) {
     blocks_.push_back(list->add(std::make_shared<MBConvBlock>(ctx, cfg, image)));
     image = ceil_div(image, cfg.stride);  // the next block sees the reduced size (calculate_output_image_size)

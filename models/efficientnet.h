@@ -49,18 +49,6 @@ class MBConvBlock : public nn::Module {
   std::shared_ptr<nn::BatchNorm2d> bn0_, bn1_, bn2_;
 };
 
-// A list of modules named "0", "1", ... (torch.nn.ModuleList) without a forward of its own.
-class ModuleList : public nn::Module {
- public:
-  template <class M>
-  std::shared_ptr<M> add(std::shared_ptr<M> m) {
-    return register_module(std::to_string(count_++), std::move(m));
-  }
-
- private:
-  int count_ = 0;
-};
-
 class EfficientNetB2Encoder : public nn::Module {
  public:
   explicit EfficientNetB2Encoder(Context& ctx);

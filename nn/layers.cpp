@@ -5,6 +5,7 @@
 #include "kernels/elementwise/elementwise.h"
 #include "kernels/matmul/matmul.h"
 #include "kernels/norm/norm.h"
+#include "kernels/pool/pool.h"
 #include "nn/init.h"
 
 namespace cq::nn {
@@ -91,6 +92,12 @@ Tensor drop_path(Context& ctx, const Tensor& x, double p, bool training) {
   ms[0] = n;
   Tensor mask = ctx.from_vector(m, ms, x.dtype()).to(x.device());
   return mul(x, mask);
+}
+
+Tensor squeeze_excite(const Tensor& x, Conv2d& reduce, Conv2d& expand, const std::string& act) {
+  Activation a(act);
+  Tensor s = expand.forward(a.forward(reduce.forward(global_avg_pool2d(x))));
+  return mul(x, sigmoid(s));
 }
 
 Sequential& Sequential::add(std::shared_ptr<Layer> m) {

@@ -74,6 +74,22 @@ class Dropout : public Layer {
 // survivors by 1/(1-p), as timm's drop_path and lukemelas' drop_connect.
 Tensor drop_path(Context& ctx, const Tensor& x, double p, bool training);
 
+// Squeeze-and-excitation gate: x * sigmoid(expand(act(reduce(global_avg_pool(x))))), reduce/expand 1x1 convs with
+// bias (EfficientNet's SE, whose convs live at block level under lukemelas' names _se_reduce / _se_expand).
+Tensor squeeze_excite(const Tensor& x, Conv2d& reduce, Conv2d& expand, const std::string& act = "silu");
+
+// A list of modules named "0", "1", ... (torch.nn.ModuleList) without a forward of its own.
+class ModuleList : public Module {
+ public:
+  template <class M>
+  std::shared_ptr<M> add(std::shared_ptr<M> m) {
+    return register_module(std::to_string(count_++), std::move(m));
+  }
+
+ private:
+  int count_ = 0;
+};
+
 class Sequential : public Layer {
  public:
   Sequential() = default;
