@@ -16,4 +16,8 @@ for r in $(seq "$rounds"); do
     OPENBLAS_NUM_THREADS=1 /usr/bin/python3 "$peer" --mode eval --batch 1 --hw "$hw" --threads 2 --reps 5 --layout nhwc \
       | sed "s/^/pytorch unet eval $hw (nhwc) /"
   done
+  "$bin" --benchmark_filter="BM_SwinV2TinyEmbed/256" --benchmark_repetitions=5 --benchmark_report_aggregates_only=true \
+    2>/dev/null | awk '/_median/ {print "cqseg   swin_v2_t embed 256x256 median_ms " $2}'
+  OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/peers/torch_swin.py --threads 2 --hw 256 --reps 5 \
+    | sed "s/^/pytorch swin_v2_t embed 256x256 /"
 done
