@@ -10,6 +10,7 @@
 #include "nn/json.h"
 #include "tests/support/gradcheck.h"
 #include "tests/support/shared.h"
+#include "tests/support/test_util.h"
 
 using namespace cq;
 
@@ -57,7 +58,7 @@ TEST(Safetensors, RoundTripAllDtypesAndMetadata) {
 
 TEST(Safetensors, AtomicSaveAndMappedOpen) {
   Context ctx;
-  std::string path = ::testing::TempDir() + "/cq_st_roundtrip.safetensors";
+  std::string path = cq::testing::temp_path("cq_st_roundtrip.safetensors");
   Tensor a = ctx.randn({3, 5});
   save_safetensors(path, {{"w", a}});
   EXPECT_FALSE(cq::testing::path_exists(path + ".tmp"));

@@ -1,6 +1,10 @@
 // Small helpers shared by the test files.
 #pragma once
+#include <stdlib.h>
+
 #include <string>
+
+#include <gtest/gtest.h>
 
 #include "tensor/context.h"
 
@@ -22,6 +26,17 @@ std::string error_of(F&& f) {
     return e.what();
   }
   return "<no error>";
+}
+
+// A path in a directory private to this test process (several suites may run at once on one machine, so fixed
+// names under /tmp would collide).
+inline std::string temp_path(const std::string& name) {
+  static const std::string dir = [] {
+    std::string t = ::testing::TempDir() + "/cqtest_XXXXXX";
+    const char* d = mkdtemp(t.data());
+    return d ? std::string(d) : ::testing::TempDir();
+  }();
+  return dir + "/" + name;
 }
 
 inline bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }

@@ -12,6 +12,7 @@
 #include "nn/safetensors.h"
 #include "tensor/context.h"
 #include "tests/support/shared.h"
+#include "tests/support/test_util.h"
 
 using namespace cq;
 
@@ -19,7 +20,7 @@ namespace {
 const char* kPython = "/usr/bin/python3";
 
 std::string tool() { return std::string(CQ_SOURCE_DIR) + "/tools/convert_weights.py"; }
-std::string tmp(const std::string& name) { return ::testing::TempDir() + "/cq_convert_" + name; }
+std::string tmp(const std::string& name) { return cq::testing::temp_path("cq_convert_" + name); }
 
 bool run_ok(const std::string& cmd) { return std::system(cmd.c_str()) == 0; }
 bool python_has(const std::string& module) {
