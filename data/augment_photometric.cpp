@@ -19,9 +19,20 @@ void check_image(const U8Image& img, const char* op) {
 // clip then truncate toward zero: numpy's np.clip(x, 0, 255).astype(np.uint8).
 uint8_t clip_trunc(float v) { return static_cast<uint8_t>(v < 0.f ? 0.f : (v > 255.f ? 255.f : v)); }
 
-void apply_lut(U8Image& img, int channel, const uint8_t lut[256]) {  // channel -1: all channels
-  for (size_t i = 0; i < img.px.size(); ++i)
-    if (channel < 0 || int(i % img.c) == channel) img.px[i] = lut[img.px[i]];
+// The image with an r-pixel reflect101 border on every side (as cv2.blur / cv2.filter2D extend it), so the filters
+// below run without per-tap border tests.
+std::vector<uint8_t> pad_reflect101(const U8Image& img, int r, int& pw) {
+  pw = img.w + 2 * r;
+  const int ph = img.h + 2 * r, c = img.c;
+  std::vector<uint8_t> out(size_t(ph) * pw * c);
+  for (int y = 0; y < ph; ++y) {
+    const int sy = reflect101(y - r, img.h);
+    for (int x = 0; x < pw; ++x) {
+      const uint8_t* s = &img.px[(size_t(sy) * img.w + reflect101(x - r, img.w)) * c];
+      std::copy(s, s + c, &out[(size_t(y) * pw + x) * c]);
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -30,23 +41,32 @@ void box_blur(U8Image& img, int k) {
   check_image(img, "box_blur");
   CQ_CHECK(k >= 1 && k % 2 == 1, "box_blur: kernel size ", k, " (must be odd and positive)");
   const int r = k / 2, h = img.h, w = img.w, c = img.c;
-  // Integer sums along x (reflect101 border), then along y; one rounding at the end as OpenCV's boxFilter does.
-  std::vector<int> rows(img.size());
-  for (int y = 0; y < h; ++y)
-    for (int x = 0; x < w; ++x)
-      for (int ch = 0; ch < c; ++ch) {
-        int s = 0;
-        for (int t = -r; t <= r; ++t) s += img.at(y, reflect101(x + t, w), ch);
-        rows[(size_t(y) * w + x) * c + ch] = s;
-      }
+  int pw = 0;
+  const std::vector<uint8_t> pad = pad_reflect101(img, r, pw);
+  const int ph = h + 2 * r, rowlen = w * c;
+  // Integer window sums along x (sliding), then along y (sliding over rows); one rounding at the end, as OpenCV's
+  // boxFilter does (k*k is odd, so sum / (k*k) is never a tie).
+  std::vector<int> rows(size_t(ph) * rowlen);
+  for (int y = 0; y < ph; ++y) {
+    const uint8_t* in = &pad[size_t(y) * pw * c];
+    int* out = &rows[size_t(y) * rowlen];
+    for (int ch = 0; ch < c; ++ch) {
+      int s = 0;
+      for (int t = 0; t < k; ++t) s += in[t * c + ch];
+      out[ch] = s;
+      for (int x = 1; x < w; ++x) out[x * c + ch] = s += in[(x + k - 1) * c + ch] - in[(x - 1) * c + ch];
+    }
+  }
   const double scale = 1.0 / (double(k) * k);
-  for (int y = 0; y < h; ++y)
-    for (int x = 0; x < w; ++x)
-      for (int ch = 0; ch < c; ++ch) {
-        int s = 0;
-        for (int t = -r; t <= r; ++t) s += rows[(size_t(reflect101(y + t, h)) * w + x) * c + ch];
-        img.at(y, x, ch) = saturate_u8(float(std::nearbyint(s * scale)));
-      }
+  std::vector<int> col(rows.begin(), rows.begin() + rowlen);
+  for (int t = 1; t < k; ++t)
+    for (int i = 0; i < rowlen; ++i) col[i] += rows[size_t(t) * rowlen + i];
+  for (int y = 0; y < h; ++y) {
+    if (y > 0)
+      for (int i = 0; i < rowlen; ++i) col[i] += rows[size_t(y + k - 1) * rowlen + i] - rows[size_t(y - 1) * rowlen + i];
+    uint8_t* out = &img.px[size_t(y) * rowlen];
+    for (int i = 0; i < rowlen; ++i) out[i] = saturate_u8(float(std::nearbyint(col[i] * scale)));
+  }
 }
 
 void sharpen_kernel(double alpha, double lightness, float k[9]) {
@@ -61,16 +81,22 @@ void sharpen(U8Image& img, double alpha, double lightness) {
   check_image(img, "sharpen");
   float k[9];
   sharpen_kernel(alpha, lightness, k);
-  const U8Image src = img;
-  for (int y = 0; y < img.h; ++y)
-    for (int x = 0; x < img.w; ++x)
-      for (int ch = 0; ch < img.c; ++ch) {
-        float s = 0.f;
-        for (int j = -1; j <= 1; ++j)
-          for (int i = -1; i <= 1; ++i)
-            s += k[(j + 1) * 3 + (i + 1)] * src.at(reflect101(y + j, img.h), reflect101(x + i, img.w), ch);
-        img.at(y, x, ch) = saturate_u8(s);
+  int pw = 0;
+  const std::vector<uint8_t> pad = pad_reflect101(img, 1, pw);
+  // Row at a time: each of the 9 taps adds a shifted padded row, which the compiler vectorises.
+  const int c = img.c, rowlen = img.w * c;
+  std::vector<float> acc(rowlen);
+  for (int y = 0; y < img.h; ++y) {
+    std::fill(acc.begin(), acc.end(), 0.f);
+    for (int j = 0; j < 3; ++j)
+      for (int i = 0; i < 3; ++i) {
+        const float kv = k[j * 3 + i];
+        const uint8_t* in = &pad[(size_t(y + j) * pw + i) * c];
+        for (int q = 0; q < rowlen; ++q) acc[q] += kv * in[q];
       }
+    uint8_t* out = &img.px[size_t(y) * rowlen];
+    for (int q = 0; q < rowlen; ++q) out[q] = saturate_u8(acc[q]);
+  }
 }
 
 void gauss_noise(U8Image& img, double sigma, Rng& rng) {
@@ -84,17 +110,17 @@ void brightness_contrast(U8Image& img, double contrast, double brightness) {
   uint8_t lut[256];
   const float a = float(1.0 + contrast), b = float(brightness * 255.0);
   for (int v = 0; v < 256; ++v) lut[v] = clip_trunc(float(v) * a + b);
-  apply_lut(img, -1, lut);
+  for (auto& v : img.px) v = lut[v];
 }
 
 void rgb_shift(U8Image& img, const double shift[3]) {
   check_image(img, "rgb_shift");
   CQ_CHECK(img.c == 3, "rgb_shift: needs an RGB image, got ", img.c, " channels");
-  for (int ch = 0; ch < 3; ++ch) {
-    uint8_t lut[256];
-    for (int v = 0; v < 256; ++v) lut[v] = clip_trunc(float(v) + float(shift[ch]));
-    apply_lut(img, ch, lut);
-  }
+  uint8_t lut[3][256];
+  for (int ch = 0; ch < 3; ++ch)
+    for (int v = 0; v < 256; ++v) lut[ch][v] = clip_trunc(float(v) + float(shift[ch]));
+  for (size_t i = 0; i < img.px.size(); i += 3)
+    for (int ch = 0; ch < 3; ++ch) img.px[i + ch] = lut[ch][img.px[i + ch]];
 }
 
 PhotoParams draw_photometric(Rng& rng, const PhotoConfig& cfg) {
