@@ -1,5 +1,6 @@
 #include "data/loader.h"
 
+#include <algorithm>
 #include <numeric>
 
 #include "data/resize.h"
@@ -77,21 +78,35 @@ std::vector<size_t> Loader::epoch_order(int64_t epoch) const {
   return order;
 }
 
-std::vector<size_t> Loader::batch_indices(int64_t b) const {
-  const size_t lo = size_t(b) * opts_.batch_size, hi = std::min(order_.size(), lo + size_t(opts_.batch_size));
-  return std::vector<size_t>(order_.begin() + lo, order_.begin() + hi);
+Loader::Job Loader::job(int64_t seq) {
+  Job j;
+  j.epoch = first_epoch_ + seq / nbatches_;
+  j.index = seq % nbatches_;
+  auto it = orders_.find(j.epoch);
+  if (it == orders_.end()) {
+    while (orders_.size() > 2) orders_.erase(orders_.begin());  // the stream only moves forward
+    it = orders_.emplace(j.epoch, epoch_order(j.epoch)).first;
+  }
+  const std::vector<size_t>& order = it->second;
+  const size_t lo = size_t(j.index) * opts_.batch_size, hi = std::min(order.size(), lo + size_t(opts_.batch_size));
+  j.indices.assign(order.begin() + lo, order.begin() + hi);
+  return j;
 }
 
 void Loader::start_epoch(int64_t epoch) {
   {
     std::lock_guard<std::mutex> lk(mu_);
-    ++generation_;
-    started_ = true;
+    const bool continues = started_ && epoch == epoch_ + 1 && next_return_ == (epoch_ - first_epoch_ + 1) * nbatches_;
     epoch_ = epoch;
-    order_ = epoch_order(epoch);
-    nbatches_ = int64_t(batches_per_epoch());
-    next_claim_ = next_return_ = 0;
-    ready_.clear();
+    if (!continues) {  // a jump (or the first call): drop the stream and start a new one at this epoch
+      ++generation_;
+      started_ = true;
+      first_epoch_ = epoch;
+      nbatches_ = int64_t(batches_per_epoch());
+      next_claim_ = next_return_ = 0;
+      ready_.clear();
+      orders_.clear();
+    }
   }
   work_cv_.notify_all();
 }
@@ -156,16 +171,16 @@ void Loader::worker_loop() {
   std::unique_lock<std::mutex> lk(mu_);
   for (;;) {
     work_cv_.wait(lk, [&] {
-      return stop_ || (started_ && next_claim_ < nbatches_ && next_claim_ < next_return_ + opts_.prefetch);
+      return stop_ || (started_ && next_claim_ < next_return_ + opts_.prefetch);
     });
     if (stop_) return;
-    const int64_t b = next_claim_++, epoch = epoch_;
+    const int64_t b = next_claim_++;
     const uint64_t gen = generation_;
-    const std::vector<size_t> idx = batch_indices(b);
+    const Job j = job(b);
     lk.unlock();
     Slot slot;
     try {
-      slot.batch = build(epoch, b, idx);
+      slot.batch = build(j.epoch, j.index, j.indices);
     } catch (...) {
       slot.error = std::current_exception();  // handed to the consumer at this batch's turn
     }
@@ -181,14 +196,13 @@ bool Loader::next(Batch* out) {
   CQ_CHECK(out != nullptr, "Loader::next: null output");
   std::unique_lock<std::mutex> lk(mu_);
   CQ_CHECK(started_, "Loader::next: call start_epoch first");
-  if (next_return_ >= nbatches_) return false;
   const int64_t b = next_return_;
+  if (b >= (epoch_ - first_epoch_ + 1) * nbatches_) return false;  // this epoch is done
   if (threads_.empty()) {
     next_return_++;
-    const std::vector<size_t> idx = batch_indices(b);
-    const int64_t epoch = epoch_;
+    const Job j = job(b);
     lk.unlock();
-    *out = build(epoch, b, idx);
+    *out = build(j.epoch, j.index, j.indices);
     return true;
   }
   ready_cv_.wait(lk, [&] { return ready_.count(b) != 0; });
@@ -196,7 +210,7 @@ bool Loader::next(Batch* out) {
   ready_.erase(b);
   next_return_++;
   lk.unlock();
-  work_cv_.notify_all();
+  work_cv_.notify_one();  // one slot opened: one worker is enough (waking all cost the trainer scheduler ticks)
   if (slot.error) std::rethrow_exception(slot.error);
   *out = std::move(slot.batch);
   return true;

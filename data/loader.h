@@ -1,6 +1,9 @@
 // Batches for training and evaluation: decode + resize + (optional) per-sample transform on worker threads, a bounded
 // number of batches ahead of the consumer, handed out in a fixed order.
 //
+// The batches form one stream across epochs: while the consumer finishes epoch e, workers already decode the first
+// batches of e+1, so start_epoch(e+1) right after the end of e finds them ready (any other epoch restarts the stream).
+//
 // Determinism: the epoch's order is a Fisher-Yates shuffle driven by Rng(epoch_seed(seed, epoch)), and each sample's
 // transform gets its own Rng(sample_seed(seed, epoch, dataset index)). Batch k of epoch e is therefore the same
 // tensors whatever the number of workers, the prefetch depth or the thread timing.
@@ -54,7 +57,7 @@ class Loader {
   Loader(const Loader&) = delete;
   Loader& operator=(const Loader&) = delete;
 
-  // Begins epoch `epoch` (any order, any repeat): workers start on its first batches at once.
+  // Begins epoch `epoch` (any order, any repeat; e+1 after finishing e keeps the prefetched batches).
   void start_epoch(int64_t epoch);
   // The next batch of the current epoch into *out; false when the epoch is done. Rethrows a worker's cq::Error.
   bool next(Batch* out);
@@ -76,7 +79,11 @@ class Loader {
     std::exception_ptr error;
   };
   Batch build(int64_t epoch, int64_t index, const std::vector<size_t>& indices);
-  std::vector<size_t> batch_indices(int64_t b) const;  // needs mu_ or the caller's thread
+  struct Job {
+    int64_t epoch = 0, index = 0;
+    std::vector<size_t> indices;
+  };
+  Job job(int64_t seq);  // batch number seq of the stream; needs mu_ (or no workers)
   void worker_loop();
 
   Dataset ds_;
@@ -90,8 +97,10 @@ class Loader {
   std::condition_variable work_cv_, ready_cv_;
   bool started_ = false, stop_ = false;
   uint64_t generation_ = 0;  // bumped by start_epoch so work of an abandoned epoch is dropped
-  int64_t epoch_ = 0, nbatches_ = 0, next_claim_ = 0, next_return_ = 0;
-  std::vector<size_t> order_;
+  int64_t first_epoch_ = 0;  // the epoch the stream started at; stream position seq = batch seq % nbatches_ of
+                             // epoch first_epoch_ + seq / nbatches_
+  int64_t epoch_ = 0, nbatches_ = 1, next_claim_ = 0, next_return_ = 0;
+  std::map<int64_t, std::vector<size_t>> orders_;  // epoch -> order, for the few epochs the stream spans
   std::map<int64_t, Slot> ready_;
   std::vector<std::thread> threads_;
 };

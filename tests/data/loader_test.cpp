@@ -182,6 +182,15 @@ TEST(DataLoader, AbandonedEpochAndRestart) {
   ASSERT_TRUE(l.next(&b));
   EXPECT_EQ(b.epoch, 1);
   EXPECT_EQ(b.images.to_vector<float>(), ref[3].images);  // epoch 1's first batch
+  while (l.next(&b)) {
+  }
+  EXPECT_FALSE(l.next(&b));  // stays at the end until the next start_epoch
+  // Finishing epoch 1 and asking for epoch 1 again (not 2) restarts the stream at epoch 1.
+  l.start_epoch(1);
+  ASSERT_TRUE(l.next(&b));
+  EXPECT_EQ(b.epoch, 1);
+  EXPECT_EQ(b.index, 0);
+  EXPECT_EQ(b.images.to_vector<float>(), ref[3].images);
 }
 
 TEST(DataLoader, ErrorsReachTheConsumer) {
@@ -224,4 +233,61 @@ TEST(DataLoader, KeepSamplesMatchesTensors) {
   EXPECT_EQ(images_to_tensor(ctx, {b.samples[1].image}).to_vector<float>(),
             b.images.select(0, 1).contiguous().to_vector<float>());
   EXPECT_EQ(b.samples[1].index, b.indices[1]);
+}
+
+// Measurements for the report (DRIVE/train, 2-core machine): decode + resize time per image, and how long a trainer
+// that spends 200 ms per batch waits in next() with 0 vs 2 workers.
+TEST(DataLoader, DISABLED_LoaderTiming) {
+  CQ_REQUIRE_SHARED("data/fundus/DRIVE/train/images");
+  using clock = std::chrono::steady_clock;
+  auto ms = [](clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); };
+  DatasetOptions dopt;
+  dopt.print_warnings = false;
+  Dataset ds = Dataset::open(cq::testing::shared_dir() + "/data/fundus", "DRIVE", "train", dopt);
+  double t_decode = 0;
+  std::vector<Sample> samples;
+  for (size_t i = 0; i < ds.size(); ++i) {
+    auto t0 = clock::now();
+    samples.push_back(ds.load(i));
+    t_decode += ms(clock::now() - t0);
+  }
+  std::printf("decode (image + mask + fov, 565x584 PNG): %.1f ms per sample\n", t_decode / ds.size());
+  for (auto [h, w] : {std::pair<int, int>{256, 256}, {512, 768}, {768, 512}}) {
+    auto t0 = clock::now();
+    for (const Sample& s : samples) {
+      resize_cubic(s.image, h, w);
+      resize_nearest(s.mask, h, w);
+      resize_nearest(s.fov, h, w);
+    }
+    std::printf("resize to %dx%d (HxW; cubic image + nearest mask, fov): %.2f ms per sample\n", h, w,
+                ms(clock::now() - t0) / ds.size());
+  }
+  for (int workers : {0, 2}) {
+    Context ctx = cq::testing::make_ctx();
+    LoaderOptions o;
+    o.batch_size = 2;
+    o.out_h = 768;
+    o.out_w = 512;
+    o.workers = workers;
+    o.seed = 1;
+    Loader l(ds, ctx.runtime_ptr(), o);
+    for (int e = 0; e < 2; ++e) {
+      l.start_epoch(e);
+      Batch b;
+      double wait = 0, first = 0, worst_later = 0;
+      int n = 0;
+      for (;;) {
+        auto t0 = clock::now();
+        if (!l.next(&b)) break;
+        const double w = ms(clock::now() - t0);
+        wait += w;
+        if (n == 0) first = w;
+        else worst_later = std::max(worst_later, w);
+        ++n;
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the training step
+      }
+      std::printf("workers %d epoch %d: %d batches of 2 at 768x512, trainer waited %.1f ms per batch (first %.1f, "
+                  "later ones at most %.1f)\n", workers, e, n, wait / n, first, worst_later);
+    }
+  }
 }
