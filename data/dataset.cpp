@@ -36,7 +36,8 @@ std::map<std::string, std::string> files_by_stem(const fs::path& dir, bool (*acc
     if (name.empty() || name[0] == '.') continue;  // .DS_Store, editor swap files
     std::string ext = lower(p.extension().string());
     if (!ext.empty()) ext = ext.substr(1);
-    if (!fs::is_regular_file(p) || !accept(ext)) {
+    std::error_code ec2;
+    if (!fs::is_regular_file(p, ec2) || !accept(ext)) {
       ignored->push_back(p.string());
       continue;
     }
@@ -100,11 +101,15 @@ void Dataset::warn(const std::string& line) {
 
 void Dataset::list() {
   const fs::path root(dir_), img_dir = root / "images", mask_dir = root / "masks", fov_dir = root / "fov";
-  CQ_CHECK(fs::is_directory(root), dir_, ": dataset folder not found");
-  CQ_CHECK(fs::is_directory(img_dir), img_dir.string(), ": images folder not found (expected <dir>/images/<stem>.png|jpg|...)");
-  has_masks_ = fs::is_directory(mask_dir);
+  // error_code overloads: a permission problem reads as "not found" here and is named, instead of escaping as a
+  // std::filesystem_error.
+  std::error_code ec;
+  CQ_CHECK(fs::is_directory(root, ec), dir_, ": dataset folder not found");
+  CQ_CHECK(fs::is_directory(img_dir, ec), img_dir.string(),
+           ": images folder not found (expected <dir>/images/<stem>.png|jpg|...)");
+  has_masks_ = fs::is_directory(mask_dir, ec);
   CQ_CHECK(has_masks_ || !opts_.require_masks, mask_dir.string(), ": masks folder not found");
-  has_fov_ = opts_.use_fov && fs::is_directory(fov_dir);
+  has_fov_ = opts_.use_fov && fs::is_directory(fov_dir, ec);
 
   std::vector<std::string> ignored;
   auto images = files_by_stem(img_dir, is_image_ext, &ignored);

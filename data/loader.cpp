@@ -149,6 +149,9 @@ Batch Loader::build(int64_t epoch, int64_t index, const std::vector<size_t>& ind
   for (size_t i : indices) samples.push_back(prepare(i, epoch));
   std::vector<Image> images, masks, fovs;
   for (Sample& s : samples) {
+    // Without require_masks a folder may lack some masks; a batch cannot mix labelled and unlabelled samples.
+    CQ_CHECK(!ds_.has_masks() || !s.mask.empty(), "loader: sample '", s.stem, "' of ", ds_.dir(),
+             " has no mask while the dataset has a masks folder (give every image a mask, or none)");
     images.push_back(std::move(s.image));
     if (ds_.has_masks()) masks.push_back(std::move(s.mask));
     if (ds_.has_fov()) fovs.push_back(std::move(s.fov));

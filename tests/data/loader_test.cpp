@@ -214,7 +214,20 @@ TEST(DataLoader, ErrorsReachTheConsumer) {
     const std::string e = error_of([&] { l2.next(&b); });
     EXPECT_TRUE(contains(e, "s00") && contains(e, "mask")) << e;
   }
+  // Without require_masks a sample may lack its mask: a batch with it is refused, naming the sample.
+  std::filesystem::remove(s.tmp / "d/masks/s01.png");
+  DatasetOptions dopt;
+  dopt.print_warnings = false;
+  dopt.require_masks = false;
+  Dataset partial = Dataset::open_dir(s.tmp / "d", dopt);
+  LoaderOptions po = opts(1);
+  po.shuffle = false;
   Context ctx = cq::testing::make_ctx();
+  Loader pl(partial, ctx.runtime_ptr(), po);
+  pl.start_epoch(0);
+  Batch pb;
+  const std::string pe = error_of([&] { pl.next(&pb); });
+  EXPECT_TRUE(contains(pe, "'s01'") && contains(pe, "no mask")) << pe;
   LoaderOptions bad = opts(1);
   bad.batch_size = 0;
   EXPECT_TRUE(contains(error_of([&] { Loader(s.ds, ctx.runtime_ptr(), bad); }), "batch_size"));
