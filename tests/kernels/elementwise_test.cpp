@@ -20,16 +20,7 @@ Tensor vec(Context& ctx, const std::vector<double>& v, const Shape& s, DType dt 
   return ctx.from_vector(v, s, dt);
 }
 
-// Runs f and returns the cq::Error message ("" if it did not throw).
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using cq::testing::error_of;
 
 using cq::testing::contains;
 

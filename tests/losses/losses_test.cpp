@@ -14,6 +14,7 @@
 #include "tensor/context.h"
 #include "tensor/cuda_backend.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/test_util.h"
 
 using namespace cq;
 using cq::testing::gradcheck;
@@ -62,14 +63,7 @@ HostRef host_ref(const Tensor& logits, const Tensor& target) {
   return r;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using cq::testing::error_of;
 }  // namespace
 
 TEST(Losses, MatchHostDoubleReference) {

@@ -17,6 +17,7 @@
 #include "tensor/context.h"
 #include "tensor/cuda_backend.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/test_util.h"
 #include "tests/support/shared.h"
 
 using namespace cq;
@@ -61,14 +62,7 @@ void expect_bits_equal(const Tensor& a, const Tensor& b, const std::string& what
   EXPECT_EQ(std::memcmp(x.data_ptr(), y.data_ptr(), x.numel() * x.element_size()), 0) << what << " differs";
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using cq::testing::error_of;
 }  // namespace
 
 TEST(Adam, HandComputedTwoStepsFloat64) {

@@ -17,7 +17,7 @@ inline Context make_ctx(int threads = 1, uint64_t seed = 7) {
   return Context(o);
 }
 
-// The cq::Error message f throws, or "<no error>".
+// The cq::Error message f throws, or "" when it does not throw.
 template <class F>
 std::string error_of(F&& f) {
   try {
@@ -25,7 +25,7 @@ std::string error_of(F&& f) {
   } catch (const Error& e) {
     return e.what();
   }
-  return "<no error>";
+  return "";
 }
 
 // A path in a directory private to this test process (several suites may run at once on one machine, so fixed
