@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 
+#include "colorxfer/colorxfer_cpu.h"
 #include "colorxfer/colorxfer_cuda.h"
 #include "colorxfer/colorxfer_math.h"
 #include "tensor/runtime.h"
@@ -150,24 +151,7 @@ ColorStats color_stats(const Tensor& image, const TransferOptions& opts, const s
       cudaimpl::rh_row_sums(image, thr, K, rows.data());
 #endif
     } else {
-      const uint8_t* px = image.data<uint8_t>();
-#pragma omp parallel for num_threads(threads_of(image)) schedule(static)
-      for (int64_t h = 0; h < H; ++h) {
-        double s[7] = {0, 0, 0, 0, 0, 0, 0};
-        const uint8_t* p = px + h * W * 3;
-        for (int64_t w = 0; w < W; ++w, p += 3) {
-          if (!in_mask(p, thr)) continue;
-          float lab[3];
-          rh_rgb_to_lab(p[0], p[1], p[2], lab);
-          for (int c = 0; c < 3; ++c) {
-            const double d = static_cast<double>(lab[c]) - K[c];
-            s[c] += d;
-            s[3 + c] += d * d;
-          }
-          s[6] += 1;
-        }
-        std::memcpy(&rows[h * 7], s, sizeof(s));
-      }
+      cpuimpl::rh_row_sums(image.data<uint8_t>(), H, W, thr, K, rows.data(), threads_of(image));
     }
     st = finish_rh(rows, H, K);
   } else {
@@ -230,15 +214,8 @@ Tensor color_transfer(const Tensor& image, const ColorStats& ref, const std::str
 #endif
       return out;
     }
-    transform_cpu<uint8_t>(image, out, thr, [&](const uint8_t* p, uint8_t* o, bool m) {
-      if (!m) {
-        o[0] = p[0], o[1] = p[1], o[2] = p[2];
-        return;
-      }
-      float rgb[3];
-      rh_transfer_pixel(p, A, rgb);
-      for (int c = 0; c < 3; ++c) o[c] = unit_to_u8(rgb[c]);
-    });
+    cpuimpl::rh_transform_u8(image.data<uint8_t>(), out.data<uint8_t>(), image.size(0) * image.size(1), A, thr,
+                             threads_of(image));
     return out;
   }
   uint8_t lut[3 * 256];
@@ -284,13 +261,8 @@ Tensor color_transfer_reinhard_f32(const Tensor& image, const ColorStats& ref, c
 #endif
     return out;
   }
-  transform_cpu<float>(image, out, thr, [&](const uint8_t* p, float* o, bool m) {
-    if (!m) {
-      for (int c = 0; c < 3; ++c) o[c] = static_cast<float>(p[c]) / 255.0f;
-      return;
-    }
-    rh_transfer_pixel(p, A, o);
-  });
+  cpuimpl::rh_transform_f32(image.data<uint8_t>(), out.data<float>(), image.size(0) * image.size(1), A, thr,
+                           threads_of(image));
   return out;
 }
 

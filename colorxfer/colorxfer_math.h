@@ -36,19 +36,20 @@ CQ_HD uint32_t float_to_bits(float f) {
 // |r| <= 0.172, odd series to r^9 (next term 3e-10 relative).
 CQ_HD float fast_log2(float x) {
   uint32_t u = float_to_bits(x);
-  int32_t e = static_cast<int32_t>((u >> 23) & 0xff) - 127;
+  const int32_t e = static_cast<int32_t>((u >> 23) & 0xff) - 127;
   float m = bits_to_float((u & 0x007fffffu) | 0x3f800000u);  // [1, 2)
-  const bool big = m > 1.41421356f;
-  m = big ? m * 0.5f : m;
-  e = big ? e + 1 : e;
+  // Selects between constants (not between computed values) so the loop stays if-convertible.
+  const float big = m > 1.41421356f ? 1.0f : 0.0f;
+  m = m * (m > 1.41421356f ? 0.5f : 1.0f);
   const float r = (m - 1.0f) / (m + 1.0f), r2 = r * r;
   const float p = 2.0f + r2 * (0.66666667f + r2 * (0.4f + r2 * (0.28571429f + r2 * 0.22222222f)));
-  return static_cast<float>(e) + r * p * 1.44269504088896340736f;  // ln -> log2
+  return (static_cast<float>(e) + big) + r * p * 1.44269504088896340736f;  // ln -> log2
 }
 // 2^x for |x| < 126: n = round(x), f = x - n in [-1/2, 1/2], 2^f by its Taylor series in f ln2 to degree 7.
 CQ_HD float fast_exp2(float x) {
   x = x < -126.0f ? -126.0f : (x > 126.0f ? 126.0f : x);
-  const float n = floorf(x + 0.5f);
+  // floor(x + 1/2) by truncation of a positive value (vectorises without SSE4.1's roundps).
+  const float n = static_cast<float>(static_cast<int32_t>(x + 127.5f) - 127);
   const float t = (x - n) * 0.69314718055994530942f;
   const float p =
       1.0f + t * (1.0f + t * (0.5f + t * (1.6666667e-1f + t * (4.1666667e-2f + t * (8.3333333e-3f +
@@ -78,8 +79,8 @@ constexpr float kInvSqrt3 = 0.57735026918962576451f;
 constexpr float kInvSqrt6 = 0.40824829046386301637f;
 constexpr float kInvSqrt2 = 0.70710678118654752440f;
 
-// RGB bytes -> l, alpha, beta.
-CQ_HD void rh_rgb_to_lab(float r8, float g8, float b8, float lab[3]) {
+// RGB bytes -> l, alpha, beta (scalar outputs: the form the CPU's vectorised block loops use).
+CQ_HD void rh_rgb_to_lab3(float r8, float g8, float b8, float& l, float& al, float& be) {
   const float r = r8 * kInv255, g = g8 * kInv255, b = b8 * kInv255;
   float L = 0.3811f * r + 0.5783f * g + 0.0402f * b;
   float M = 0.1967f * r + 0.7244f * g + 0.0782f * b;
@@ -88,22 +89,27 @@ CQ_HD void rh_rgb_to_lab(float r8, float g8, float b8, float lab[3]) {
   L = log10_f(L > kLmsFloor ? L : kLmsFloor);
   M = log10_f(M > kLmsFloor ? M : kLmsFloor);
   S = log10_f(S > kLmsFloor ? S : kLmsFloor);
-  lab[0] = (L + M + S) * kInvSqrt3;
-  lab[1] = (L + M - 2.0f * S) * kInvSqrt6;
-  lab[2] = (L - M) * kInvSqrt2;
+  l = (L + M + S) * kInvSqrt3;
+  al = (L + M - 2.0f * S) * kInvSqrt6;
+  be = (L - M) * kInvSqrt2;
 }
+CQ_HD void rh_rgb_to_lab(float r8, float g8, float b8, float lab[3]) { rh_rgb_to_lab3(r8, g8, b8, lab[0], lab[1], lab[2]); }
 
 // l, alpha, beta -> RGB in [0,1] (clipped).
-CQ_HD void rh_lab_to_rgb(const float lab[3], float rgb[3]) {
-  const float a = lab[0] * kInvSqrt3, b = lab[1] * kInvSqrt6, c = lab[2] * kInvSqrt2;  // sqrt3/3 = 1/sqrt3 etc.
+CQ_HD void rh_lab_to_rgb3(float l, float al, float be, float& R, float& G, float& B) {
+  const float a = l * kInvSqrt3, b = al * kInvSqrt6, c = be * kInvSqrt2;  // sqrt3/3 = 1/sqrt3 etc.
   const float L = exp10_f(a + b + c), M = exp10_f(a + b - c), S = exp10_f(a - 2.0f * b);
-  rgb[0] = clampf(4.4679f * L - 3.5873f * M + 0.1193f * S, 0.0f, 1.0f);
-  rgb[1] = clampf(-1.2186f * L + 2.3809f * M - 0.1624f * S, 0.0f, 1.0f);
-  rgb[2] = clampf(0.0497f * L - 0.2439f * M + 1.2045f * S, 0.0f, 1.0f);
+  R = clampf(4.4679f * L - 3.5873f * M + 0.1193f * S, 0.0f, 1.0f);
+  G = clampf(-1.2186f * L + 2.3809f * M - 0.1624f * S, 0.0f, 1.0f);
+  B = clampf(0.0497f * L - 0.2439f * M + 1.2045f * S, 0.0f, 1.0f);
+}
+CQ_HD void rh_lab_to_rgb(const float lab[3], float rgb[3]) {
+  rh_lab_to_rgb3(lab[0], lab[1], lab[2], rgb[0], rgb[1], rgb[2]);
 }
 
 // [0,1] -> byte, round half up (as the reference: floor(v*255+0.5)).
-CQ_HD uint8_t unit_to_u8(float v) { return static_cast<uint8_t>(floorf(v * 255.0f + 0.5f)); }
+// (Truncation equals floor here: v >= 0.)
+CQ_HD uint8_t unit_to_u8(float v) { return static_cast<uint8_t>(static_cast<int32_t>(v * 255.0f + 0.5f)); }
 
 // Statistics matching as out = lab * scale + shift (scale = s_ref/s_in, shift = m_ref - m_in*scale, from doubles).
 struct Affine {
