@@ -3,7 +3,10 @@
 //
 // Images are u8 HWC [H,W,3] RGB tensors (CPU; the transform also runs on CUDA tensors in CUDA builds).
 // Two passes, each fused over pixels: color_stats() (colour conversion + double accumulation, deterministic for any
-// thread count) and color_transfer() (conversion + matching + inverse + clip + quantise in one go).
+// thread count) and color_transfer() (conversion + matching + inverse + clip + quantise in one go). For lab-cv the
+// statistics pass writes the 8-bit Lab image and reduces it in numpy's order (sequential float64 sum of squared
+// deviations), which makes the matching stage bit-exact with the authors' numpy code, even for the reference
+// transferred to itself.
 //
 // Colour spaces (SPEC "DCIN"):
 //   lab-reinhard  the paper's l-alpha-beta (see colorxfer_math.h). Matches the fixture at its tolerances (abs 1e-5).
