@@ -7,20 +7,12 @@
 #include <cstring>
 #include <cstdio>
 
+#include "data/image_io.h"
 #include "nn/safetensors.h"
 #include "refselect/gris.h"
 #include "refselect/histogram.h"
 #include "tests/support/shared.h"
 #include "tests/support/test_util.h"
-
-// A test-local PNG decoder (static functions, so it cannot clash with the library's stb instance).
-#define STB_IMAGE_STATIC
-#define STB_IMAGE_IMPLEMENTATION
-#define STBI_ONLY_PNG
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#include "stb_image.h"
-#pragma GCC diagnostic pop
 
 using namespace cq;
 using namespace cq::dcin;
@@ -29,12 +21,9 @@ namespace {
 const char* kFix = "fixtures/gris.safetensors";
 
 Tensor load_png(Context& ctx, const std::string& path) {
-  int w, h, c;
-  unsigned char* px = stbi_load(path.c_str(), &w, &h, &c, 3);
-  CQ_CHECK(px, path, ": cannot decode");
-  Tensor t = ctx.empty({h, w, 3}, DType::u8);
-  std::memcpy(t.data<uint8_t>(), px, static_cast<size_t>(w) * h * 3);
-  stbi_image_free(px);
+  data::Image img = data::read_image(path);
+  Tensor t = ctx.empty({img.h, img.w, 3}, DType::u8);
+  std::memcpy(t.data<uint8_t>(), img.px.data(), img.px.size());
   return t;
 }
 
