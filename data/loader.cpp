@@ -1,0 +1,205 @@
+#include "data/loader.h"
+
+#include <numeric>
+
+#include "data/resize.h"
+#include "tensor/error.h"
+
+namespace cq::data {
+namespace {
+
+uint64_t mix64(uint64_t z) {  // splitmix64's finaliser: a bijection that scatters nearby inputs
+  z += 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+void check_sample(const Sample& s, int h, int w, bool masks, bool fov) {
+  const std::string where = "loader: sample '" + s.stem + "' after transform: ";
+  CQ_CHECK(s.image.c == 3 && s.image.px.size() == size_t(s.image.h) * s.image.w * 3, where, "image must be RGB, is ",
+           s.image.c, "-channel ", s.image.h, "x", s.image.w);
+  CQ_CHECK(h == 0 || (s.image.h == h && s.image.w == w), where, "image is ", s.image.h, "x", s.image.w,
+           " (HxW), expected ", h, "x", w);
+  if (masks)
+    CQ_CHECK(s.mask.c == 1 && s.mask.h == s.image.h && s.mask.w == s.image.w, where, "mask is ", s.mask.c,
+             "-channel ", s.mask.h, "x", s.mask.w, ", image ", s.image.h, "x", s.image.w);
+  if (fov)
+    CQ_CHECK(s.fov.c == 1 && s.fov.h == s.image.h && s.fov.w == s.image.w, where, "fov is ", s.fov.c, "-channel ",
+             s.fov.h, "x", s.fov.w, ", image ", s.image.h, "x", s.image.w);
+}
+
+}  // namespace
+
+uint64_t Loader::epoch_seed(uint64_t seed, int64_t epoch) {
+  return mix64(mix64(seed ^ 0x6c6f616465727368ULL) + uint64_t(epoch));  // tag keeps it apart from sample seeds
+}
+uint64_t Loader::sample_seed(uint64_t seed, int64_t epoch, size_t index) {
+  return mix64(mix64(mix64(seed ^ 0x73616d706c65ULL) + uint64_t(epoch)) + uint64_t(index));
+}
+
+Loader::Loader(Dataset ds, std::shared_ptr<Runtime> rt, LoaderOptions opts)
+    : ds_(std::move(ds)), rt_(std::move(rt)), opts_(std::move(opts)) {
+  CQ_CHECK(rt_ != nullptr, "Loader: no runtime given");
+  CQ_CHECK(opts_.batch_size >= 1, "Loader: batch_size must be >= 1, got ", opts_.batch_size);
+  CQ_CHECK(opts_.workers >= 0 && opts_.workers <= 64, "Loader: workers must be in 0..64, got ", opts_.workers);
+  CQ_CHECK(opts_.prefetch >= 1, "Loader: prefetch must be >= 1, got ", opts_.prefetch);
+  CQ_CHECK((opts_.out_h == 0) == (opts_.out_w == 0) && opts_.out_h >= 0 && opts_.out_w >= 0,
+           "Loader: output size must be both positive or both 0 (keep), got ", opts_.out_h, "x", opts_.out_w);
+  CQ_CHECK(ds_.size() > 0, "Loader: dataset ", ds_.dir(), " is empty");
+  CQ_CHECK(batches_per_epoch() > 0, "Loader: drop_last with batch_size ", opts_.batch_size, " leaves no batch of ",
+           ds_.size(), " samples in ", ds_.dir());
+  cache_.resize(ds_.size());
+  for (int i = 0; i < opts_.workers; ++i) threads_.emplace_back([this] { worker_loop(); });
+}
+
+Loader::~Loader() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    stop_ = true;
+  }
+  work_cv_.notify_all();
+  for (std::thread& t : threads_) t.join();
+}
+
+size_t Loader::batches_per_epoch() const {
+  const size_t n = ds_.size(), b = size_t(opts_.batch_size);
+  return opts_.drop_last ? n / b : (n + b - 1) / b;
+}
+
+std::vector<size_t> Loader::epoch_order(int64_t epoch) const {
+  std::vector<size_t> order(ds_.size());
+  std::iota(order.begin(), order.end(), size_t(0));
+  if (opts_.shuffle) {
+    Rng rng(epoch_seed(opts_.seed, epoch));
+    for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng.below(i)]);
+  }
+  return order;
+}
+
+std::vector<size_t> Loader::batch_indices(int64_t b) const {
+  const size_t lo = size_t(b) * opts_.batch_size, hi = std::min(order_.size(), lo + size_t(opts_.batch_size));
+  return std::vector<size_t>(order_.begin() + lo, order_.begin() + hi);
+}
+
+void Loader::start_epoch(int64_t epoch) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    ++generation_;
+    started_ = true;
+    epoch_ = epoch;
+    order_ = epoch_order(epoch);
+    nbatches_ = int64_t(batches_per_epoch());
+    next_claim_ = next_return_ = 0;
+    ready_.clear();
+  }
+  work_cv_.notify_all();
+}
+
+Sample Loader::prepare(size_t index, int64_t epoch) {
+  Sample s;
+  bool cached = false;
+  if (opts_.cache) {
+    std::lock_guard<std::mutex> lk(cache_mu_);
+    if (cache_[index]) s = *cache_[index], cached = true;
+  }
+  if (!cached) {
+    s = ds_.load(index);
+    if (opts_.out_h > 0) {
+      // Bicubic for the picture, nearest for label planes: a label must never be a blend of two classes.
+      s.image = resize_cubic(s.image, opts_.out_h, opts_.out_w);
+      if (!s.mask.empty()) s.mask = resize_nearest(s.mask, opts_.out_h, opts_.out_w);
+      if (!s.fov.empty()) s.fov = resize_nearest(s.fov, opts_.out_h, opts_.out_w);
+    }
+    if (opts_.cache) {
+      std::lock_guard<std::mutex> lk(cache_mu_);
+      cache_[index] = s;
+    }
+  }
+  if (opts_.transform) {
+    Rng rng(sample_seed(opts_.seed, epoch, index));
+    s = opts_.transform(std::move(s), rng);
+  }
+  check_sample(s, opts_.out_h, opts_.out_w, !ds_.files(index).mask.empty(), !ds_.files(index).fov.empty());
+  return s;
+}
+
+Batch Loader::build(int64_t epoch, int64_t index, const std::vector<size_t>& indices) {
+  Batch b;
+  b.epoch = epoch;
+  b.index = index;
+  b.indices = indices;
+  std::vector<Sample> samples;
+  samples.reserve(indices.size());
+  for (size_t i : indices) samples.push_back(prepare(i, epoch));
+  std::vector<Image> images, masks, fovs;
+  for (Sample& s : samples) {
+    images.push_back(std::move(s.image));
+    if (ds_.has_masks()) masks.push_back(std::move(s.mask));
+    if (ds_.has_fov()) fovs.push_back(std::move(s.fov));
+  }
+  b.images = images_to_tensor(rt_, images);
+  if (!masks.empty()) b.masks = masks_to_tensor(rt_, masks);
+  if (!fovs.empty()) b.fov = planes_to_u8_tensor(rt_, fovs);
+  if (opts_.keep_samples) {
+    for (size_t k = 0; k < samples.size(); ++k) {
+      samples[k].image = std::move(images[k]);
+      if (!masks.empty()) samples[k].mask = std::move(masks[k]);
+      if (!fovs.empty()) samples[k].fov = std::move(fovs[k]);
+    }
+    b.samples = std::move(samples);
+  }
+  return b;
+}
+
+void Loader::worker_loop() {
+  std::unique_lock<std::mutex> lk(mu_);
+  for (;;) {
+    work_cv_.wait(lk, [&] {
+      return stop_ || (started_ && next_claim_ < nbatches_ && next_claim_ < next_return_ + opts_.prefetch);
+    });
+    if (stop_) return;
+    const int64_t b = next_claim_++, epoch = epoch_;
+    const uint64_t gen = generation_;
+    const std::vector<size_t> idx = batch_indices(b);
+    lk.unlock();
+    Slot slot;
+    try {
+      slot.batch = build(epoch, b, idx);
+    } catch (...) {
+      slot.error = std::current_exception();  // handed to the consumer at this batch's turn
+    }
+    lk.lock();
+    if (gen == generation_) {
+      ready_[b] = std::move(slot);
+      ready_cv_.notify_all();
+    }
+  }
+}
+
+bool Loader::next(Batch* out) {
+  CQ_CHECK(out != nullptr, "Loader::next: null output");
+  std::unique_lock<std::mutex> lk(mu_);
+  CQ_CHECK(started_, "Loader::next: call start_epoch first");
+  if (next_return_ >= nbatches_) return false;
+  const int64_t b = next_return_;
+  if (threads_.empty()) {
+    next_return_++;
+    const std::vector<size_t> idx = batch_indices(b);
+    const int64_t epoch = epoch_;
+    lk.unlock();
+    *out = build(epoch, b, idx);
+    return true;
+  }
+  ready_cv_.wait(lk, [&] { return ready_.count(b) != 0; });
+  Slot slot = std::move(ready_[b]);
+  ready_.erase(b);
+  next_return_++;
+  lk.unlock();
+  work_cv_.notify_all();
+  if (slot.error) std::rethrow_exception(slot.error);
+  *out = std::move(slot.batch);
+  return true;
+}
+
+}  // namespace cq::data

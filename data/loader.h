@@ -1,0 +1,99 @@
+// Batches for training and evaluation: decode + resize + (optional) per-sample transform on worker threads, a bounded
+// number of batches ahead of the consumer, handed out in a fixed order.
+//
+// Determinism: the epoch's order is a Fisher-Yates shuffle driven by Rng(epoch_seed(seed, epoch)), and each sample's
+// transform gets its own Rng(sample_seed(seed, epoch, dataset index)). Batch k of epoch e is therefore the same
+// tensors whatever the number of workers, the prefetch depth or the thread timing.
+#pragma once
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "data/dataset.h"
+#include "tensor/rng.h"
+
+namespace cq::data {
+
+// A per-sample transform (augmentation): gets the resized uint8 sample and its own generator; returns a sample of the
+// same output size (image 3 channels, mask and fov 1 channel).
+using Transform = std::function<Sample(Sample, Rng&)>;
+
+struct LoaderOptions {
+  int batch_size = 2;
+  int out_h = 0, out_w = 0;  // output size; 0,0 keeps the stored size (then a batch's samples must share it)
+  int workers = 2;           // 0: decode on the caller's thread inside next()
+  int prefetch = 2;          // batches decoded ahead of the consumer (>= 1), bounding memory
+  uint64_t seed = 0;
+  bool shuffle = true;
+  bool drop_last = false;     // drop the final short batch
+  bool cache = false;         // keep decoded+resized samples in memory (the transform still runs every epoch)
+  bool keep_samples = false;  // also hand out the uint8 samples (after transform) in Batch::samples
+  Transform transform;        // empty: none
+};
+
+struct Batch {
+  int64_t epoch = 0, index = 0;  // index: position of this batch within its epoch
+  std::vector<size_t> indices;   // dataset indices of its samples
+  Tensor images;                 // f32 [N,3,H,W], ImageNet-normalised
+  Tensor masks;                  // i64 [N,H,W] class indices; undefined when the dataset has no masks
+  Tensor fov;                    // u8 [N,H,W] 0/1; undefined when the dataset has no fov
+  std::vector<Sample> samples;   // when keep_samples
+};
+
+class Loader {
+ public:
+  Loader(Dataset ds, std::shared_ptr<Runtime> rt, LoaderOptions opts);
+  ~Loader();
+  Loader(const Loader&) = delete;
+  Loader& operator=(const Loader&) = delete;
+
+  // Begins epoch `epoch` (any order, any repeat): workers start on its first batches at once.
+  void start_epoch(int64_t epoch);
+  // The next batch of the current epoch into *out; false when the epoch is done. Rethrows a worker's cq::Error.
+  bool next(Batch* out);
+
+  size_t batches_per_epoch() const;
+  const Dataset& dataset() const { return ds_; }
+  const LoaderOptions& options() const { return opts_; }
+  // Dataset indices in the order epoch `epoch` visits them.
+  std::vector<size_t> epoch_order(int64_t epoch) const;
+  // One sample decoded, resized and transformed exactly as it would be in a batch of epoch `epoch`.
+  Sample prepare(size_t index, int64_t epoch);
+
+  static uint64_t epoch_seed(uint64_t seed, int64_t epoch);
+  static uint64_t sample_seed(uint64_t seed, int64_t epoch, size_t index);
+
+ private:
+  struct Slot {
+    Batch batch;
+    std::exception_ptr error;
+  };
+  Batch build(int64_t epoch, int64_t index, const std::vector<size_t>& indices);
+  std::vector<size_t> batch_indices(int64_t b) const;  // needs mu_ or the caller's thread
+  void worker_loop();
+
+  Dataset ds_;
+  std::shared_ptr<Runtime> rt_;
+  LoaderOptions opts_;
+
+  std::mutex cache_mu_;
+  std::vector<std::optional<Sample>> cache_;
+
+  std::mutex mu_;
+  std::condition_variable work_cv_, ready_cv_;
+  bool started_ = false, stop_ = false;
+  uint64_t generation_ = 0;  // bumped by start_epoch so work of an abandoned epoch is dropped
+  int64_t epoch_ = 0, nbatches_ = 0, next_claim_ = 0, next_return_ = 0;
+  std::vector<size_t> order_;
+  std::map<int64_t, Slot> ready_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace cq::data

@@ -1,0 +1,23 @@
+// Image resizing as OpenCV's cv2.resize does it, because the reference pipeline (albumentations) resizes with
+// OpenCV and a model trained on one interpolation sees a small but real shift under another.
+//
+// resize_cubic = cv2.INTER_CUBIC on 8-bit images: half-pixel centres (src = (dst+0.5)*in/out - 0.5, computed in float
+// as OpenCV does), Keys kernel a = -0.75 with 4 taps also when shrinking (no antialiasing), border pixels replicated,
+// and OpenCV's fixed-point arithmetic (coefficients rounded to 1/2048, result rounded and saturated to 0..255). It
+// matches OpenCV's scalar code bit for bit; OpenCV's SIMD vertical pass rounds in float and can differ by 1 on exact
+// ties (see tests/data/resize_test.cpp for the measured agreement).
+//
+// resize_nearest = cv2.INTER_NEAREST: src = min(floor(dst * (1 / (out/in))), in-1), with OpenCV's double arithmetic
+// (for masks: values are copied, never blended).
+#pragma once
+#include "data/image_io.h"
+
+namespace cq::data {
+
+Image resize_cubic(const Image& src, int out_h, int out_w);
+Image resize_nearest(const Image& src, int out_h, int out_w);
+
+// The source index cv2.INTER_NEAREST reads for destination index d (exposed for tests).
+int nearest_source_index(int d, int in_size, int out_size);
+
+}  // namespace cq::data
