@@ -4,6 +4,7 @@
 #include <exception>
 #include <string>
 
+#include "apps/commands.h"
 #include "tensor/cuda_backend.h"
 #include "tensor/error.h"
 
@@ -40,7 +41,8 @@ int main(int argc, char** argv) {
       usage();
       return 0;
     }
-    if (cmd == "demo" || cmd == "train" || cmd == "eval" || cmd == "segment" || cmd == "refs" || cmd == "bench") {
+    if (cmd == "train") return cq::apps::cmd_train(argc - 1, argv + 1);
+    if (cmd == "demo" || cmd == "eval" || cmd == "segment" || cmd == "refs" || cmd == "bench") {
       std::fprintf(stderr, "cqseg %s: not yet available in this version (the engine core is in place; models, "
                            "training and DCIN land with the next issues)\n", cmd.c_str());
       return 3;

@@ -28,6 +28,7 @@ struct Sample {
   Image image;  // RGB
   Image mask;   // 1 channel, class indices; empty when the dataset has no masks
   Image fov;    // 1 channel, 0/1; empty when the dataset has no fov folder
+  Image image2; // CQG x2 (set by a transform), empty otherwise
 };
 
 struct DatasetOptions {

@@ -28,6 +28,9 @@ void check_sample(const Sample& s, int h, int w, bool masks, bool fov) {
   if (fov)
     CQ_CHECK(s.fov.c == 1 && s.fov.h == s.image.h && s.fov.w == s.image.w, where, "fov is ", s.fov.c, "-channel ",
              s.fov.h, "x", s.fov.w, ", image ", s.image.h, "x", s.image.w);
+  if (!s.image2.empty())
+    CQ_CHECK(s.image2.c == 3 && s.image2.h == s.image.h && s.image2.w == s.image.w, where, "second view is ",
+             s.image2.c, "-channel ", s.image2.h, "x", s.image2.w, ", image ", s.image.h, "x", s.image.w);
 }
 
 }  // namespace
@@ -147,21 +150,29 @@ Batch Loader::build(int64_t epoch, int64_t index, const std::vector<size_t>& ind
   std::vector<Sample> samples;
   samples.reserve(indices.size());
   for (size_t i : indices) samples.push_back(prepare(i, epoch));
-  std::vector<Image> images, masks, fovs;
+  std::vector<Image> images, masks, fovs, images2;
+  // A second view is all or nothing within a batch (one transform makes every sample).
+  size_t n2 = 0;
+  for (const Sample& s : samples) n2 += s.image2.empty() ? 0 : 1;
+  CQ_CHECK(n2 == 0 || n2 == samples.size(), "loader: the transform set a second view for ", n2, " of ",
+           samples.size(), " samples of batch ", index);
   for (Sample& s : samples) {
     // Without require_masks a folder may lack some masks; a batch cannot mix labelled and unlabelled samples.
     CQ_CHECK(!ds_.has_masks() || !s.mask.empty(), "loader: sample '", s.stem, "' of ", ds_.dir(),
              " has no mask while the dataset has a masks folder (give every image a mask, or none)");
     images.push_back(std::move(s.image));
+    if (n2 > 0) images2.push_back(std::move(s.image2));
     if (ds_.has_masks()) masks.push_back(std::move(s.mask));
     if (ds_.has_fov()) fovs.push_back(std::move(s.fov));
   }
   b.images = images_to_tensor(rt_, images);
+  if (!images2.empty()) b.images2 = images_to_tensor(rt_, images2);
   if (!masks.empty()) b.masks = masks_to_tensor(rt_, masks);
   if (!fovs.empty()) b.fov = planes_to_u8_tensor(rt_, fovs);
   if (opts_.keep_samples) {
     for (size_t k = 0; k < samples.size(); ++k) {
       samples[k].image = std::move(images[k]);
+      if (!images2.empty()) samples[k].image2 = std::move(images2[k]);
       if (!masks.empty()) samples[k].mask = std::move(masks[k]);
       if (!fovs.empty()) samples[k].fov = std::move(fovs[k]);
     }

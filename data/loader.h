@@ -47,6 +47,7 @@ struct Batch {
   Tensor images;                 // f32 [N,3,H,W], ImageNet-normalised
   Tensor masks;                  // i64 [N,H,W] class indices; undefined when the dataset has no masks
   Tensor fov;                    // u8 [N,H,W] 0/1; undefined when the dataset has no fov
+  Tensor images2;                // f32 [N,3,H,W] second view (CQG x2) when the transform sets image2, else undefined
   std::vector<Sample> samples;   // when keep_samples
 };
 

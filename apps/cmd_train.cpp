@@ -1,0 +1,168 @@
+// cqseg train: option parsing only; the work is pipeline/trainer.h.
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <set>
+#include <string>
+
+#include "apps/commands.h"
+#include "pipeline/trainer.h"
+
+namespace cq::apps {
+namespace {
+
+const char* kHelp =
+    "usage: cqseg train --data ROOT --out RUN_DIR [options]\n"
+    "       cqseg train --resume RUN_DIR [--epochs N] [--threads N] [--workers N] [--data ROOT]\n"
+    "\n"
+    "Trains a U-Net (EfficientNet-B2 encoder) on ROOT/DOMAIN/SPLIT/{images,masks[,fov]} and validates on the source\n"
+    "domain's validation split after every epoch.\n"
+    "\n"
+    "options (defaults as the paper):\n"
+    "  --data ROOT            dataset root (required for a new run)\n"
+    "  --train-domain NAME    source domain folder            [DRIVE]\n"
+    "  --train-split NAME     training split                  [train]\n"
+    "  --val-split NAME       validation split of the source  [test]\n"
+    "  --mode base|aug|cqg    base: resize+normalise; aug: augmentations on one view;\n"
+    "                         cqg: two views, CQG loss        [cqg]\n"
+    "  --epochs N             total epochs                    [15]\n"
+    "  --batch N              batch size                      [2]\n"
+    "  --lr X                 Adam learning rate              [1e-3]\n"
+    "  --size HxW             input size, multiples of 32     [512x768]\n"
+    "  --lambdas L1,L2,L3     CQG weights                     [0.3,0.7,1.0]\n"
+    "  --seed N               random seed                     [0]\n"
+    "  --threads N            compute threads, 0 = all cores  [0]\n"
+    "  --classes K            classes incl. background        [2]\n"
+    "  --workers N            data loading threads            [2]\n"
+    "  --skip-bad             skip unreadable/inconsistent samples with a warning instead of stopping\n"
+    "  --init-weights FILE    safetensors: EfficientNet-B2 encoder (smp, timm or torchvision names),\n"
+    "                         a full smp U-Net state dict, or a cqseg checkpoint\n"
+    "  --max-steps N          at most N training steps per epoch (quick runs; 0 = all)\n"
+    "  --max-val-batches N    at most N validation batches (0 = all)\n"
+    "  --quiet                no progress output\n"
+    "  --resume RUN_DIR       continue RUN_DIR from last.safetensors with its stored config\n"
+    "  --out RUN_DIR          run directory: best/last.safetensors, log.jsonl, loss_curve.svg, manifest.json\n"
+    "  -h, --help             this text\n";
+
+struct UsageError {
+  std::string msg;
+};
+
+long to_long(const std::string& opt, const std::string& v, long lo, long hi) {
+  char* end = nullptr;
+  errno = 0;
+  const long x = std::strtol(v.c_str(), &end, 10);
+  if (v.empty() || *end != '\0' || errno != 0 || x < lo || x > hi)
+    throw UsageError{"--" + opt + " expects an integer in " + std::to_string(lo) + ".." + std::to_string(hi) +
+                     ", got '" + v + "'"};
+  return x;
+}
+
+double to_double(const std::string& opt, const std::string& v) {
+  char* end = nullptr;
+  const double x = std::strtod(v.c_str(), &end);
+  if (v.empty() || *end != '\0') throw UsageError{"--" + opt + " expects a number, got '" + v + "'"};
+  return x;
+}
+
+// Option values the library checks (size, lambdas, ranges) are usage errors here, not runtime failures.
+template <class F>
+void as_usage(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    throw UsageError{e.what()};
+  }
+}
+
+}  // namespace
+
+int cmd_train(int argc, char** argv) {
+  static const std::set<std::string> kValued = {
+      "data", "train-domain", "train-split", "val-split", "mode", "epochs", "batch", "lr", "size", "lambdas", "seed",
+      "threads", "classes", "workers", "init-weights", "resume", "out", "max-steps", "max-val-batches"};
+  static const std::set<std::string> kFlags = {"skip-bad", "quiet", "help"};
+  std::map<std::string, std::string> opts;
+  try {
+    for (int i = 1; i < argc; ++i) {
+      std::string a = argv[i];
+      if (a == "-h") a = "--help";
+      if (a.rfind("--", 0) != 0) throw UsageError{"unexpected argument '" + a + "'"};
+      std::string key = a.substr(2), val;
+      const size_t eq = key.find('=');
+      const bool inline_val = eq != std::string::npos;
+      if (inline_val) val = key.substr(eq + 1), key = key.substr(0, eq);
+      if (kFlags.count(key)) {
+        if (inline_val) throw UsageError{"--" + key + " takes no value"};
+        opts[key] = "1";
+        continue;
+      }
+      if (!kValued.count(key)) throw UsageError{"unknown option '--" + key + "' (see cqseg train --help)"};
+      if (!inline_val) {
+        if (i + 1 >= argc) throw UsageError{"--" + key + " needs a value"};
+        val = argv[++i];
+      }
+      if (opts.count(key)) throw UsageError{"--" + key + " given twice"};
+      opts[key] = val;
+    }
+    if (opts.count("help")) {
+      std::fputs(kHelp, stdout);
+      return 0;
+    }
+
+    pipeline::TrainConfig cfg;
+    const bool resuming = opts.count("resume") != 0;
+    if (resuming) {
+      // Only what may differ from the stored run; anything else given would silently not apply, so refuse it.
+      static const std::set<std::string> kResumable = {"resume", "epochs", "threads", "workers", "data", "out",
+                                                       "quiet"};
+      for (const auto& kv : opts)
+        if (!kResumable.count(kv.first))
+          throw UsageError{"--" + kv.first + " cannot be changed on --resume (the run keeps its stored config)"};
+      if (opts.count("out") && opts["out"] != opts["resume"])
+        throw UsageError{"--resume writes into its own RUN_DIR; drop --out or make it the same directory"};
+      cfg = pipeline::read_run_config(opts["resume"]);
+    }
+    for (const auto& kv : opts) {
+      const std::string& k = kv.first;
+      const std::string& v = kv.second;
+      if (k == "data") cfg.data_root = v;
+      else if (k == "train-domain") cfg.train_domain = v;
+      else if (k == "train-split") cfg.train_split = v;
+      else if (k == "val-split") cfg.val_split = v;
+      else if (k == "mode") {
+        if (v != "base" && v != "aug" && v != "cqg") throw UsageError{"--mode must be base, aug or cqg, got '" + v + "'"};
+        cfg.mode = v;
+      } else if (k == "epochs") cfg.epochs = int(to_long(k, v, 1, 100000));
+      else if (k == "batch") cfg.batch = int(to_long(k, v, 1, 4096));
+      else if (k == "lr") cfg.lr = to_double(k, v);
+      else if (k == "size") as_usage([&] { pipeline::parse_size(v, &cfg.height, &cfg.width); });
+      else if (k == "lambdas") as_usage([&] { pipeline::parse_lambdas(v, &cfg.l1, &cfg.l2, &cfg.l3); });
+      else if (k == "seed") cfg.seed = uint64_t(to_long(k, v, 0, 0x7fffffffffffffffL));
+      else if (k == "threads") cfg.threads = int(to_long(k, v, 0, 1024));
+      else if (k == "classes") cfg.classes = int(to_long(k, v, 2, 255));
+      else if (k == "workers") cfg.workers = int(to_long(k, v, 0, 64));
+      else if (k == "skip-bad") cfg.skip_bad = true;
+      else if (k == "init-weights") cfg.init_weights = v;
+      else if (k == "out" || k == "resume") cfg.out = v;
+      else if (k == "max-steps") cfg.max_steps = int(to_long(k, v, 0, 1 << 30));
+      else if (k == "max-val-batches") cfg.max_val_batches = int(to_long(k, v, 0, 1 << 30));
+    }
+    if (!resuming && cfg.data_root.empty()) throw UsageError{"--data ROOT is required (see cqseg train --help)"};
+    if (!resuming && cfg.out.empty()) throw UsageError{"--out RUN_DIR is required (see cqseg train --help)"};
+    as_usage([&] { cfg.validate(); });
+
+    pipeline::TrainHooks hooks;
+    if (opts.count("quiet")) hooks.progress = nullptr;
+    const pipeline::TrainResult r = resuming ? pipeline::resume(cfg, hooks) : pipeline::train(cfg, hooks);
+    std::printf("trained %s: %zu epochs, best epoch %lld (val loss %.4f), checkpoints in %s\n", cfg.mode.c_str(),
+                r.log.size(), (long long)r.best_epoch, r.best_val_loss, cfg.out.c_str());
+    return 0;
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "cqseg train: %s\n", e.msg.c_str());
+    return 2;
+  }
+}
+
+}  // namespace cq::apps

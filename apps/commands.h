@@ -1,0 +1,10 @@
+// Subcommands of the cqseg CLI. Each returns the process exit code: 0 success, 1 a cq::Error (bad data, bad
+// checkpoint, diverged training), 2 a usage error; the dispatcher in main.cpp catches what escapes.
+#pragma once
+
+namespace cq::apps {
+
+// argv[0] is "train"; the options follow.
+int cmd_train(int argc, char** argv);
+
+}  // namespace cq::apps

@@ -1,0 +1,47 @@
+// What a training run is: every option of `cqseg train`, with the paper's defaults (SPEC.md "Losses": Adam lr 1e-3,
+// batch 2, 15 epochs; input 512x768 HxW; CQG lambdas 0.3, 0.7, 1.0). It round-trips through JSON so a checkpoint
+// carries the config that made it and --resume continues with exactly that config.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "nn/json.h"
+
+namespace cq::pipeline {
+
+struct TrainConfig {
+  std::string data_root;             // <root>/<domain>/<split>/{images,masks,fov}
+  std::string train_domain = "DRIVE";
+  std::string train_split = "train";
+  std::string val_split = "test";    // of the same (source) domain
+  std::string mode = "cqg";          // base | aug | cqg
+  std::string model = "unet_efficientnet_b2";
+  int classes = 2;                   // K, background included
+  int epochs = 15;                   // total epochs of the run (a resume trains up to this count)
+  int batch = 2;
+  double lr = 1e-3;
+  int height = 512, width = 768;     // training and validation size, multiples of 32
+  double l1 = 0.3, l2 = 0.7, l3 = 1.0;  // CQG weights
+  uint64_t seed = 0;
+  int threads = 0;                   // compute threads; 0 = all cores
+  int workers = 2;                   // loader threads decoding ahead
+  bool skip_bad = false;
+  std::string init_weights;          // safetensors: encoder (smp/timm/torchvision names), full smp state or checkpoint
+  std::string out;                   // RUN_DIR
+  // Limits for quick runs and tests (0 = no limit): training steps per epoch, validation batches.
+  int max_steps = 0;
+  int max_val_batches = 0;
+
+  // Throws cq::Error naming the option on any invalid value.
+  void validate() const;
+  json::Value to_json() const;
+  // Strict: unknown keys or wrong types throw (a checkpoint from another program is not silently half-read).
+  static TrainConfig from_json(const json::Value& v);
+};
+
+// "512x768" -> (512, 768); throws naming the text.
+void parse_size(const std::string& text, int* h, int* w);
+// "0.3,0.7,1.0" -> three finite numbers; throws naming the text.
+void parse_lambdas(const std::string& text, double* l1, double* l2, double* l3);
+
+}  // namespace cq::pipeline
