@@ -83,7 +83,7 @@ data::Image argmax_mask(const Logits& l) {
     float bv = l.v[p];
     for (int c = 1; c < l.k; ++c) {
       const float v = l.v[size_t(c) * plane + p];
-      if (v > bv || (bv != bv && v == v)) best = c, bv = v;  // strictly greater: first maximum wins
+      if (v > bv) best = c, bv = v;  // strictly greater: the first maximum wins (as DiceCounter::add)
     }
     m.px[p] = uint8_t(best);
   }
