@@ -117,8 +117,11 @@ struct Evaluator {
     info.label = model->mode + " (" + model->run_name + ")";
     std::set<std::string> used;
     for (const auto& m : s.models) used.insert(m.label);
-    for (int k = 2; used.count(info.label); ++k) info.label = model->mode + " (" + model->run_name + ") #" +
-                                                              std::to_string(k);
+    // Two checkpoints of one run (best, last) are told apart by their file stem, anything else by a number.
+    if (used.count(info.label))
+      info.label = model->mode + " (" + model->run_name + "/" + fs::path(path).stem().string() + ")";
+    for (int k = 2; used.count(info.label); ++k)
+      info.label = model->mode + " (" + model->run_name + ") #" + std::to_string(k);
     s.models.push_back(info);
 
     DcinReferences refs;
