@@ -98,17 +98,19 @@ ImageEmbedder swin_embedder(const std::shared_ptr<models::SwinV2>& model, const 
   return ie;
 }
 
-ImageEmbedder swin_embedder(Context& ctx, const std::string& preset, const std::string& weights) {
-  models::SwinV2Config cfg = models::swinv2_preset(preset);  // unknown names throw listing the presets
-  CQ_CHECK(!weights.empty(), "embedder ", preset, ": --weights FILE.safetensors is required (the published ",
-           preset, " weights converted to safetensors; see tools/)");
+ImageEmbedder swin_embedder(Context& ctx, models::SwinV2Config cfg, const std::string& weights,
+                            const std::string& label, const std::string& prefix_in) {
+  CQ_CHECK(!weights.empty(), "embedder ", label, ": --weights FILE.safetensors is required (the published ",
+           label, " weights converted to safetensors; see tools/)");
   SafetensorsFile f = SafetensorsFile::open(weights);
   // Some exports prefix every name with "model."; the classifier head, when present, sets num_classes so the
   // strict load accepts the file (the head is never run for an embedding).
-  std::string prefix;
-  bool all_model = !f.entries().empty();
-  for (const SafetensorsEntry& e : f.entries()) all_model = all_model && e.name.rfind("model.", 0) == 0;
-  if (all_model) prefix = "model.";
+  std::string prefix = prefix_in;
+  if (prefix.empty()) {
+    bool all_model = !f.entries().empty();
+    for (const SafetensorsEntry& e : f.entries()) all_model = all_model && e.name.rfind("model.", 0) == 0;
+    if (all_model) prefix = "model.";
+  }
   const std::string head = cfg.naming == models::SwinV2Naming::timm ? "head.fc.weight" : "head.weight";
   cfg.num_classes = f.contains(prefix + head) ? f.entry(prefix + head).shape.at(0) : 0;
   cfg.alloc = models::SwinV2Alloc::zeros;
@@ -116,10 +118,14 @@ ImageEmbedder swin_embedder(Context& ctx, const std::string& preset, const std::
   try {
     models::load_swinv2(*model, ctx, f, prefix);
   } catch (const Error& e) {
-    fail("embedder ", preset, ": ", weights, " does not hold ", preset, " weights: ", e.what());
+    fail("embedder ", label, ": ", weights, " does not hold ", label, " weights: ", e.what());
   }
   model->eval();
-  return swin_embedder(model, preset + "@" + data::sha256_file(weights).substr(0, 16));
+  return swin_embedder(model, label + "@" + data::sha256_file(weights).substr(0, 16));
+}
+
+ImageEmbedder swin_embedder(Context& ctx, const std::string& preset, const std::string& weights) {
+  return swin_embedder(ctx, models::swinv2_preset(preset), weights, preset);  // unknown presets throw listing them
 }
 
 ImageEmbedder make_embedder(Context& ctx, const std::string& spec, const std::string& weights) {

@@ -43,6 +43,10 @@ std::string unet_embedder_name(const std::string& checkpoint_sha256);
 // Swin-V2 preset with weights from a safetensors file (timm or torchvision names per the preset; a classifier head
 // in the file is loaded and ignored; a "model." prefix on every name is stripped).
 ImageEmbedder swin_embedder(Context& ctx, const std::string& preset, const std::string& weights);
+// Any Swin-V2 configuration (cfg.num_classes is set from the file's head, if any) with weights under `prefix` (""
+// = auto: none, or "model." when every name has it). The name is "<label>@<weights' SHA-256 prefix>".
+ImageEmbedder swin_embedder(Context& ctx, models::SwinV2Config cfg, const std::string& weights,
+                            const std::string& label, const std::string& prefix = "");
 // A Swin-V2 model already built (tests use random weights); name is the embedder name.
 ImageEmbedder swin_embedder(const std::shared_ptr<models::SwinV2>& model, const std::string& name);
 

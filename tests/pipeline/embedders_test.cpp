@@ -11,6 +11,8 @@
 #include "pipeline/embedders.h"
 #include "tensor/rng.h"
 #include "tests/data/data_test_util.h"
+#include "nn/safetensors.h"
+#include "tests/support/shared.h"
 #include "tests/support/test_util.h"
 
 using namespace cq;
@@ -128,4 +130,36 @@ TEST(Embedders, SpecErrors) {
   cq::testing::TempDir tmp;
   cq::testing::write_bytes(tmp / "w.safetensors", {1, 2, 3});
   EXPECT_TRUE(contains(error_of([&] { make_embedder(ctx, "swin_v2_t", tmp / "w.safetensors"); }), "w.safetensors"));
+}
+
+// The Swin-V2 embedder loaded from a weights file (the published-weights path) gives timm's pooled embedding:
+// shared/fixtures/swinv2_timm_w16p8.safetensors (timm names under "param/", embedding [1,256], tolerance
+// max|a-ref| <= 1e-4*max|ref| per the MANIFEST). Negative: a file of other weights is refused.
+TEST(Embedders, SwinFromWeightsFileParity) {
+  const char* kFix = "fixtures/swinv2_timm_w16p8.safetensors";
+  CQ_REQUIRE_SHARED(kFix);
+  Context ctx = cq::testing::make_ctx(2);
+  const std::string path = cq::testing::shared_dir() + "/" + kFix;
+  models::SwinV2Config cfg;  // MANIFEST settings.ctor
+  cfg.naming = models::SwinV2Naming::timm;
+  cfg.embed_dim = 32;
+  cfg.depths = {2, 2, 2, 2};
+  cfg.num_heads = {1, 2, 4, 8};
+  cfg.window_size = 16;
+  cfg.pretrained_window_sizes = {8, 8, 8, 4};
+  cfg.img_size = 256;
+  const ImageEmbedder e = swin_embedder(ctx, cfg, path, "w16p8", "param/");
+  EXPECT_EQ(e.e.name, "w16p8@" + data::sha256_file(path).substr(0, 16));
+  EXPECT_EQ(e.e.input_h, 256);
+  SafetensorsFile f = SafetensorsFile::open(path);
+  const std::vector<float> got = e.e.embed(f.load(ctx, "x")).to_vector<float>();
+  const std::vector<float> ref = f.load(ctx, "embedding").to_vector<float>();
+  ASSERT_EQ(got.size(), ref.size());
+  double err = 0, mx = 0;
+  for (size_t i = 0; i < ref.size(); ++i) err = std::max(err, double(std::fabs(got[i] - ref[i]))), mx = std::max(mx, double(std::fabs(ref[i])));
+  std::printf("swin embedder from weights file: max abs err %.3g (max|ref| %.3g, tolerance %.3g)\n", err, mx,
+              1e-4 * mx);
+  EXPECT_LE(err, 1e-4 * mx);
+  cfg.embed_dim = 48;  // other shapes: the strict load names the problem
+  EXPECT_TRUE(contains(error_of([&] { swin_embedder(ctx, cfg, path, "w16p8", "param/"); }), "does not hold"));
 }
