@@ -108,7 +108,7 @@ TEST(CliEval, TrainRefsSegmentEval) {
   }
   const std::string ckpt = d / "run/best.safetensors";
   CliRun t = run("train --data " + d.path() + " --train-domain SYN --val-split val --size 64x64 --epochs 1 "
-                 "--max-steps 2 --threads 2 --workers 1 --mode base --quiet --out " + (d / "run"));
+                 "--max-steps 2 --threads 1 --workers 1 --mode base --quiet --out " + (d / "run"));
   ASSERT_EQ(t.code, 0) << t.out;
 
   CliRun g = run("refs gris --images " + (d / "SYN/train") + " --out " + (d / "ref.json") + " --quiet");
@@ -119,7 +119,7 @@ TEST(CliEval, TrainRefsSegmentEval) {
   EXPECT_EQ(gj.find("mean_distances")->as_array().size(), 4u);
 
   CliRun b = run("refs bank --images " + (d / "SYN/train") + " --embedder unet:" + ckpt + " --out " +
-                 (d / "bank.safetensors") + " --threads 2");
+                 (d / "bank.safetensors") + " --threads 1");
   ASSERT_EQ(b.code, 0) << b.out;
   EXPECT_TRUE(contains(b.out, "bank unet@")) << b.out;  // the progress bar
   const cq::dcin::RefBank bank = cq::dcin::RefBank::load(d / "bank.safetensors");
@@ -139,7 +139,7 @@ TEST(CliEval, TrainRefsSegmentEval) {
 
   CliRun s = run("segment " + (d / "TGT/test/images/s0.png") + " " + (d / "TGT/test/images/s1.png") + " --model " +
                  ckpt + " --dcin full --gris-ref " + (d / "ref.json") + " --bank " + (d / "bank.safetensors") +
-                 " --threads 2 --out " + (d / "seg"));
+                 " --threads 1 --out " + (d / "seg"));
   ASSERT_EQ(s.code, 0) << s.out;
   EXPECT_EQ(cq::testing::list_dir(d / "seg"),
             (std::vector<std::string>{"s0_gris.png", "s0_lris.png", "s0_mask.png", "s0_overlay.png", "s1_gris.png",
@@ -153,7 +153,7 @@ TEST(CliEval, TrainRefsSegmentEval) {
   EXPECT_EQ(sj.find("images")->as_array().size(), 2u);
   EXPECT_TRUE(contains(sj.find("images")->as_array()[0].find("lris")->as_string(), "/SYN/train/images/"));
 
-  CliRun e = run("eval --model " + ckpt + " --data " + d.path() + " --domains TGT/test,SYN/val --threads 2 "
+  CliRun e = run("eval --model " + ckpt + " --data " + d.path() + " --domains TGT/test,SYN/val --threads 1 "
                  "--sheet-images 2 --out " + (d / "ev"));
   ASSERT_EQ(e.code, 0) << e.out;
   EXPECT_TRUE(contains(e.out, "| model | no DCIN | ExRI | GRIS | LRIS | GRIS+LRIS |")) << e.out;

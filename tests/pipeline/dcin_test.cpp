@@ -88,7 +88,7 @@ TEST(Dcin, LogitAveragingAndArgmax) {
 
 TEST(Dcin, ModesOnSyntheticImages) {
   cq::testing::TempDir tmp;
-  Context ctx = cq::testing::make_ctx(2, 11);
+  Context ctx = cq::testing::make_ctx(1, 11);
   auto model = tiny_model(ctx);
   // Reference folder of 3 images; test image with a strong colour cast and of another size.
   std::vector<std::string> files;
@@ -159,7 +159,7 @@ TEST(Dcin, ModesOnSyntheticImages) {
 
 TEST(Dcin, GrisOverFolderAndJson) {
   cq::testing::TempDir tmp;
-  Context ctx = cq::testing::make_ctx(2);
+  Context ctx = cq::testing::make_ctx(1);
   std::vector<std::string> files;
   std::vector<float> X;
   for (int i = 0; i < 5; ++i) {

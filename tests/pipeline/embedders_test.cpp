@@ -42,7 +42,7 @@ std::shared_ptr<SegModel> tiny_unet(Context& ctx) {
 }  // namespace
 
 TEST(Embedders, UnetEncoderPooledFeatures) {
-  Context ctx = cq::testing::make_ctx(2, 5);
+  Context ctx = cq::testing::make_ctx(1, 5);
   auto m = tiny_unet(ctx);
   const ImageEmbedder e = unet_embedder(m);
   EXPECT_EQ(e.e.name, "unet@0123456789abcdef");
@@ -63,7 +63,7 @@ TEST(Embedders, UnetEncoderPooledFeatures) {
 
 TEST(Embedders, SwinWiringAndBank) {
   cq::testing::TempDir tmp;
-  Context ctx = cq::testing::make_ctx(2, 9);
+  Context ctx = cq::testing::make_ctx(1, 9);
   models::SwinV2Config cfg;  // a small random Swin-V2 (the wiring is what is tested, not the weights)
   cfg.naming = models::SwinV2Naming::timm;
   cfg.embed_dim = 16;
@@ -138,7 +138,7 @@ TEST(Embedders, SpecErrors) {
 TEST(Embedders, SwinFromWeightsFileParity) {
   const char* kFix = "fixtures/swinv2_timm_w16p8.safetensors";
   CQ_REQUIRE_SHARED(kFix);
-  Context ctx = cq::testing::make_ctx(2);
+  Context ctx = cq::testing::make_ctx(1);
   const std::string path = cq::testing::shared_dir() + "/" + kFix;
   models::SwinV2Config cfg;  // MANIFEST settings.ctor
   cfg.naming = models::SwinV2Naming::timm;
