@@ -6,5 +6,11 @@ namespace cq::apps {
 
 // argv[0] is "train"; the options follow.
 int cmd_train(int argc, char** argv);
+// argv[0] is "refs"; argv[1] the refs subcommand (gris, bank, query).
+int cmd_refs(int argc, char** argv);
+// argv[0] is "segment"; images and options follow.
+int cmd_segment(int argc, char** argv);
+// argv[0] is "eval".
+int cmd_eval(int argc, char** argv);
 
 }  // namespace cq::apps

@@ -15,6 +15,12 @@
 namespace cq::data {
 
 Image resize_cubic(const Image& src, int out_h, int out_w);
+// Bilinear as PIL's Image.resize(BILINEAR) does it (what timm's and torchvision's eval transforms run on PIL images,
+// e.g. the Swin-V2 LRIS embedder's 384x384 input): a triangle filter whose support widens with the downscale factor
+// (antialiased when shrinking, plain half-pixel bilinear when enlarging), separable, horizontal pass first with an
+// 8-bit intermediate, weights normalised per output pixel. Float weights (PIL uses 22-bit fixed point), so results
+// can differ from PIL by 1 on rounding ties. Border handling: taps outside the image are dropped, not replicated.
+Image resize_bilinear(const Image& src, int out_h, int out_w);
 Image resize_nearest(const Image& src, int out_h, int out_w);
 
 // The source index cv2.INTER_NEAREST reads for destination index d (exposed for tests).
