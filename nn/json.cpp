@@ -296,8 +296,11 @@ void dump_into(std::string& out, const Value& v, int indent, int level) {
       char buf[40];
       if (std::isfinite(d) && std::floor(d) == d && std::fabs(d) < 9.007199254740992e15)
         std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(d));
-      else if (std::isfinite(d))
-        std::snprintf(buf, sizeof buf, "%.17g", d);
+      else if (std::isfinite(d)) {
+        // Shortest of %.15g / %.17g that reads back exactly (0.3 stays "0.3", not "0.29999999999999999").
+        std::snprintf(buf, sizeof buf, "%.15g", d);
+        if (std::strtod(buf, nullptr) != d) std::snprintf(buf, sizeof buf, "%.17g", d);
+      }
       else
         std::snprintf(buf, sizeof buf, "null");  // JSON has no NaN/inf
       out += buf;

@@ -187,6 +187,8 @@ TEST(Json, ParseDumpAndErrors) {
   EXPECT_EQ(v.find("a")->as_array()[2].as_string(), "x\n\xc3\xa9");
   EXPECT_EQ(json::dump(v), R"({"a":[1,2.5,"x\n)" "\xc3\xa9" R"("],"b":{"c":null,"d":true}})");
   EXPECT_EQ(json::parse(json::dump(v, 2)).find("b")->find("d")->as_bool(), true);
+  EXPECT_EQ(json::dump(json::Value::number(0.3)), "0.3");
+  EXPECT_EQ(json::parse(json::dump(json::Value::number(0.1 + 0.2))).as_number(), 0.1 + 0.2);  // exact round trip
   EXPECT_THROW(json::parse("{\"a\":1,}"), Error);
   EXPECT_THROW(json::parse("[1] x"), Error);
   EXPECT_THROW(json::parse("{\"a\":1,\"a\":2}"), Error);
