@@ -14,7 +14,7 @@ namespace cq::dcin {
 
 namespace {
 constexpr const char* kFormat = "cqseg-refbank";
-constexpr const char* kVersion = "1";
+constexpr const char* kVersion = "2";
 
 bool is_hex64(const std::string& s) {
   if (s.size() != 64) return false;
@@ -69,11 +69,25 @@ RefBank RefBank::build(const std::string& embedder, int input_h, int input_w, co
              it.embedding.size(), " but ", items[0].name, " has ", b.dim_);
     CQ_CHECK(is_hex64(it.sha256), "reference bank: ", it.name, ": SHA-256 must be 64 lowercase hex digits, got '",
              it.sha256, "'");
-    float* dst = b.emb_.data() + i * b.dim_;
-    std::memcpy(dst, it.embedding.data(), sizeof(float) * b.dim_);
-    CQ_CHECK(normalise(dst, b.dim_), "reference bank: ", it.name, ": embedding is zero or not finite");
+    std::vector<float> raw(it.embedding);
+    CQ_CHECK(normalise(raw.data(), b.dim_), "reference bank: ", it.name, ": embedding is zero or not finite");
     b.names_.push_back(it.name);
     b.sha_.push_back(it.sha256);
+  }
+  // Centre on the mean raw embedding (double accumulation, item order: deterministic), then normalise each.
+  b.center_.assign(static_cast<size_t>(b.dim_), 0.0f);
+  if (items.size() >= 2) {
+    for (int64_t k = 0; k < b.dim_; ++k) {
+      double acc = 0;
+      for (const auto& it : items) acc += it.embedding[static_cast<size_t>(k)];
+      b.center_[static_cast<size_t>(k)] = static_cast<float>(acc / static_cast<double>(items.size()));
+    }
+  }
+  for (size_t i = 0; i < items.size(); ++i) {
+    float* dst = b.emb_.data() + i * b.dim_;
+    for (int64_t k = 0; k < b.dim_; ++k) dst[k] = items[i].embedding[static_cast<size_t>(k)] - b.center_[static_cast<size_t>(k)];
+    // An item equal to the centre (all bank images identical) keeps a zero row: it scores 0 against every query.
+    if (!normalise(dst, b.dim_)) std::fill(dst, dst + b.dim_, 0.0f);
   }
   return b;
 }
@@ -89,7 +103,9 @@ void RefBank::save(const std::string& path) const {
     for (int k = 0; k < 32; ++k) sp[i * 32 + k] = static_cast<uint8_t>(std::stoi(sha_[i].substr(2 * k, 2), nullptr, 16));
   json::Value names = json::Value::array();
   for (const auto& nm : names_) names.push(json::Value::string(nm));
-  save_safetensors(path, {{"embeddings", e}, {"sha256", s}},
+  Tensor c = ctx.empty({dim_}, DType::f32);
+  std::memcpy(c.data<float>(), center_.data(), sizeof(float) * center_.size());
+  save_safetensors(path, {{"embeddings", e}, {"center", c}, {"sha256", s}},
                    {{"format", kFormat},
                     {"version", kVersion},
                     {"embedder", embedder_},
@@ -107,8 +123,9 @@ RefBank RefBank::load(const std::string& path) {
     return it->second;
   };
   CQ_CHECK(get("format") == kFormat, path, ": metadata format '", get("format"), "' is not ", kFormat);
-  CQ_CHECK(get("version") == kVersion, path, ": reference bank version '", get("version"), "' unsupported (this "
-           "build reads version ", kVersion, ")");
+  const std::string version = get("version");
+  CQ_CHECK(version == "1" || version == kVersion, path, ": reference bank version '", version,
+           "' unsupported (this build reads versions 1 and ", kVersion, ")");
   RefBank b;
   b.label_ = path;
   b.embedder_ = get("embedder");
@@ -141,11 +158,20 @@ RefBank RefBank::load(const std::string& path) {
   }
   b.emb_.resize(static_cast<size_t>(n * b.dim_));
   std::memcpy(b.emb_.data(), e.data, e.nbytes);
+  b.center_.assign(static_cast<size_t>(b.dim_), 0.0f);
+  if (version != "1") {
+    CQ_CHECK(f.contains("center"), path, ": tensor 'center' required in a version-", version, " bank");
+    const SafetensorsEntry& c = f.entry("center");
+    CQ_CHECK(c.dtype == StDType::F32 && c.shape == Shape({b.dim_}), path, ": 'center' must be F32 [", b.dim_,
+             "], got ", st_dtype_name(c.dtype), shape_str(c.shape));
+    std::memcpy(b.center_.data(), c.data, c.nbytes);
+    for (float v : b.center_) CQ_CHECK(std::isfinite(v), path, ": 'center' is not finite");
+  }
   for (int64_t i = 0; i < n; ++i) {
     const float* r = b.emb_.data() + i * b.dim_;
     double ss = 0;
     for (int64_t k = 0; k < b.dim_; ++k) ss += static_cast<double>(r[k]) * r[k];
-    CQ_CHECK(std::isfinite(ss) && std::fabs(ss - 1.0) < 1e-3, path, ": embedding of ", b.names_[i],
+    CQ_CHECK(std::isfinite(ss) && (std::fabs(ss - 1.0) < 1e-3 || ss == 0.0), path, ": embedding of ", b.names_[i],
              " is not L2-normalised (squared norm ", ss, ")");
     std::array<uint8_t, 32> d;
     std::memcpy(d.data(), s.data + i * 32, 32);
@@ -163,7 +189,8 @@ std::vector<BankMatch> RefBank::query(const std::string& embedder, const float* 
   CQ_CHECK(d == dim_, label_, ": query embedding has ", d, " values, the bank's have ", dim_);
   CQ_CHECK(k >= 1, label_, ": top-k needs k >= 1, got ", k);
   std::vector<float> q(emb, emb + d);
-  CQ_CHECK(normalise(q.data(), d), label_, ": query embedding is zero or not finite");
+  for (int64_t j = 0; j < d; ++j) q[j] -= center_[static_cast<size_t>(j)];
+  CQ_CHECK(normalise(q.data(), d), label_, ": query embedding is not finite or equals the bank's centre");
   const int64_t n = size();
   std::vector<float> score(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {

@@ -1,7 +1,11 @@
-// LRIS reference bank: L2-normalised embeddings [N,D] of reference images with their file names, SHA-256 digests and
-// the embedder that produced them (name and input size). Stored as safetensors:
-//   tensors  "embeddings" f32 [N,D], "sha256" u8 [N,32]
-//   metadata "format" = "cqseg-refbank", "version" = "1", "embedder", "input_h", "input_w", "names" (JSON array)
+// LRIS reference bank: centred, L2-normalised embeddings [N,D] of reference images with their file names, SHA-256
+// digests and the embedder that produced them (name and input size). Stored as safetensors:
+//   tensors  "embeddings" f32 [N,D], "center" f32 [D], "sha256" u8 [N,32]
+//   metadata "format" = "cqseg-refbank", "version" = "2", "embedder", "input_h", "input_w", "names" (JSON array)
+// Centring: cosine similarity is taken after subtracting the mean embedding of the bank ("center") from bank and
+// query embeddings alike. Pooled CNN features (the U-Net encoder's deepest BatchNorm output) share a large constant
+// component that made every cosine similarity 1.000000 and LRIS always pick the first image; centring removes it and
+// leaves the ranking of already-centred embeddings unchanged. Version-1 files (no centre) still load.
 // A query embedding must come from the same embedder: a bank built with one refuses queries from another.
 #pragma once
 #include <cstdint>
@@ -50,6 +54,7 @@ class RefBank {
   const std::vector<std::string>& names() const { return names_; }
   const std::string& sha256(int64_t i) const { return sha_[static_cast<size_t>(i)]; }
   const float* embedding(int64_t i) const { return emb_.data() + i * dim_; }
+  const std::vector<float>& center() const { return center_; }
 
   // The k best matches by cosine similarity (descending; ties by lower index). `embedder` must be the bank's.
   std::vector<BankMatch> query(const std::string& embedder, const float* emb, int64_t d, int k = 1) const;
@@ -66,6 +71,7 @@ class RefBank {
   int64_t dim_ = 0;
   std::vector<std::string> names_, sha_;
   std::vector<float> emb_;
+  std::vector<float> center_;  // [D], subtracted before normalising (zeros for a one-image bank)
 };
 
 }  // namespace cq::dcin

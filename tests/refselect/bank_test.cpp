@@ -50,10 +50,9 @@ TEST(RefBank, BuildSaveLoadQuery) {
     for (int k = 0; k < 16; ++k) n2 += double(l.embedding(i)[k]) * l.embedding(i)[k];
     EXPECT_NEAR(n2, 1.0, 1e-6);
   }
-  // Each item finds itself (any positive scaling of the query: cosine).
+  // Each item finds itself with similarity 1.
   for (int i = 0; i < 7; ++i) {
     std::vector<float> q = its[i].embedding;
-    for (float& v : q) v *= 3.5f;
     BankMatch m = l.query1("unet-encoder", q);
     EXPECT_EQ(m.index, i);
     EXPECT_EQ(m.name, its[i].name);
@@ -65,6 +64,26 @@ TEST(RefBank, BuildSaveLoadQuery) {
   EXPECT_EQ(top[0].index, 2);
   for (size_t i = 1; i < top.size(); ++i) EXPECT_GE(top[i - 1].score, top[i].score);
   std::remove(path.c_str());
+}
+
+// Embeddings sharing a large constant component (as pooled BatchNorm features do) all have cosine ~1 with each
+// other; the bank's centring makes each query find its own image again.
+TEST(RefBank, CentringSeparatesEmbeddingsWithACommonOffset) {
+  auto its = items(6, 32, 5);
+  for (auto& it : its)
+    for (auto& v : it.embedding) v = 1000.0f + 0.01f * v;
+  RefBank b = RefBank::build("e", 8, 8, its);
+  double cmean = 0;
+  for (float v : b.center()) cmean += v / 32.0;
+  EXPECT_NEAR(cmean, 1000.0, 0.1);
+  for (int i = 0; i < 6; ++i) {
+    BankMatch m = b.query1("e", its[i].embedding);
+    EXPECT_EQ(m.index, i);
+    EXPECT_NEAR(m.score, 1.0f, 1e-3);
+  }
+  // A one-image bank has nothing to centre on: its centre is zero.
+  RefBank one = RefBank::build("e", 8, 8, {its[0]});
+  for (float v : one.center()) EXPECT_EQ(v, 0.0f);
 }
 
 TEST(RefBank, TiesPickLowerIndex) {
