@@ -34,8 +34,9 @@ data::Image to_image(data::U8Image&& u) {
   return im;
 }
 
-// The per-sample transform of each mode (none for base: resize + normalise only).
-data::Transform make_transform(const std::string& mode) {
+}  // namespace
+
+data::Transform make_train_transform(const std::string& mode) {
   if (mode == "base") return {};
   const data::AugMode m = data::aug_mode_from_string(mode);
   return [m](data::Sample s, Rng& rng) {
@@ -46,6 +47,8 @@ data::Transform make_transform(const std::string& mode) {
     return s;
   };
 }
+
+namespace {
 
 struct Session {
   TrainConfig cfg;
@@ -75,7 +78,7 @@ struct Session {
     lo.workers = cfg.workers;
     lo.seed = cfg.seed;
     lo.shuffle = true;
-    lo.transform = make_transform(cfg.mode);
+    lo.transform = make_train_transform(cfg.mode);
     train_loader = std::make_unique<data::Loader>(
         data::Dataset::open(cfg.data_root, cfg.train_domain, cfg.train_split, dopt), ctx->runtime_ptr(), lo);
     dopt.use_fov = true;  // Dice inside the field of view when the split has one

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "data/loader.h"
 #include "pipeline/run_files.h"
 #include "pipeline/train_config.h"
 #include "tensor/tensor.h"
@@ -49,6 +50,9 @@ TrainResult train(const TrainConfig& cfg, const TrainHooks& hooks = {});
 // Continues cfg.out from its last.safetensors up to cfg.epochs. cfg is normally read_run_config(dir) with a new
 // epoch count (threads or workers may also change; other fields must match the checkpoint's, else cq::Error).
 TrainResult resume(const TrainConfig& cfg, const TrainHooks& hooks = {});
+// The loader transform of a mode: none for base; make_views(aug) for aug; for cqg x1 in Sample::image and x2 in
+// Sample::image2 (so Batch::images2 holds the second view), the mask following the shared geometric draw.
+data::Transform make_train_transform(const std::string& mode);
 // The config stored in RUN_DIR/last.safetensors.
 TrainConfig read_run_config(const std::string& run_dir);
 

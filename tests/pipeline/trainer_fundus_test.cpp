@@ -1,5 +1,5 @@
 // The three training modes on the real source domain (shared/data/fundus DRIVE/train, validation DRIVE/test) at a
-// CI-sized 64x64: one full epoch each (10 steps of batch 2, 10 validation batches). Skips without ../shared.
+// 256x256 (the size): one full epoch each (10 steps of batch 2, 10 validation batches). Skips without ../shared.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -23,7 +23,7 @@ void run_mode(const std::string& mode) {
   c.val_split = "test";
   c.mode = mode;
   c.epochs = 1;
-  c.height = c.width = 64;
+  c.height = c.width = 256;
   c.threads = 2;
   c.workers = 2;
   c.out = d / "run";
@@ -32,7 +32,7 @@ void run_mode(const std::string& mode) {
   TrainResult r = train(c, h);
   ASSERT_EQ(r.log.size(), 1u);
   const EpochRecord& e = r.log[0];
-  std::printf("fundus DRIVE 64x64 %s: train loss %.4f (dc1 %.4f dc2 %.4f mse %.4f) val loss %.4f val Dice %.4f, "
+  std::printf("fundus DRIVE 256x256 %s: train loss %.4f (dc1 %.4f dc2 %.4f mse %.4f) val loss %.4f val Dice %.4f, "
               "%d steps, %.2f step/s\n",
               mode.c_str(), e.train_loss, e.train_dc1, e.train_dc2, e.train_mse, e.val_loss, e.val_dice, e.steps,
               e.steps_per_s);

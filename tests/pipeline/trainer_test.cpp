@@ -191,3 +191,50 @@ TEST(Trainer, RunFilesAndInitWeights) {
   save_safetensors(d / "junk.safetensors", {{"foo", ctx.zeros({2})}});
   EXPECT_TRUE(contains(error_of([&] { load_init_weights(ctx, *other, d / "junk.safetensors"); }), "junk.safetensors"));
 }
+
+// The cqg transform fills Batch::images2 (a second view of the same geometry); base/aug leave it undefined; the
+// views do not depend on the loader's worker count.
+TEST(Trainer, CqgBatchesCarryTwoViews) {
+  cq::testing::TempDir d;
+  cq::testing::make_synthetic_dataset(d.path());
+  Context ctx = cq::testing::make_ctx(1);
+  auto batches = [&](const std::string& mode, int workers) {
+    data::LoaderOptions o;
+    o.out_h = o.out_w = 32;
+    o.workers = workers;
+    o.seed = 9;
+    o.transform = make_train_transform(mode);
+    data::Loader l(data::Dataset::open(d.path(), "SYN", "train"), ctx.runtime_ptr(), o);
+    std::vector<data::Batch> out;
+    l.start_epoch(0);
+    data::Batch b;
+    while (l.next(&b)) out.push_back(b);
+    return out;
+  };
+  const auto cqg = batches("cqg", 0), cqg2 = batches("cqg", 2);
+  ASSERT_EQ(cqg.size(), 2u);
+  bool differs = false;
+  for (size_t i = 0; i < cqg.size(); ++i) {
+    ASSERT_TRUE(cqg[i].images2.defined());
+    EXPECT_EQ(cqg[i].images2.shape(), cqg[i].images.shape());
+    EXPECT_EQ(cqg[i].images2.to_vector<float>(), cqg2[i].images2.to_vector<float>());
+    EXPECT_EQ(cqg[i].images.to_vector<float>(), cqg2[i].images.to_vector<float>());
+    differs |= cqg[i].images2.to_vector<float>() != cqg[i].images.to_vector<float>();
+  }
+  EXPECT_TRUE(differs);  // photometric changes reach x2 only
+  EXPECT_FALSE(batches("base", 0)[0].images2.defined());
+  EXPECT_FALSE(batches("aug", 0)[0].images2.defined());
+  // A transform that sets the second view for only some samples of a batch is an error, not a silent mix.
+  data::LoaderOptions o;
+  o.out_h = o.out_w = 32;
+  o.workers = 0;
+  o.shuffle = false;
+  o.transform = [](data::Sample s, Rng&) {
+    if (s.index == 0) s.image2 = s.image;
+    return s;
+  };
+  data::Loader l(data::Dataset::open(d.path(), "SYN", "train"), ctx.runtime_ptr(), o);
+  l.start_epoch(0);
+  data::Batch b;
+  EXPECT_TRUE(contains(error_of([&] { l.next(&b); }), "second view for 1 of 2"));
+}

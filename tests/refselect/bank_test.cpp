@@ -7,7 +7,7 @@
 #include <fstream>
 
 #include "nn/safetensors.h"
-#include "refselect/sha256.h"
+#include "data/sha256.h"
 #include "tests/support/test_util.h"
 
 using namespace cq;
@@ -21,7 +21,7 @@ std::vector<BankItem> items(int n, int d, uint64_t seed) {
     BankItem it;
     it.name = "img" + std::to_string(i) + ".png";
     for (int k = 0; k < d; ++k) it.embedding.push_back(static_cast<float>(rng.normal() * (1 + i)));
-    it.sha256 = sha256_hex(it.name);
+    it.sha256 = data::sha256_hex(it.name);
     v.push_back(it);
   }
   return v;
