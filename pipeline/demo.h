@@ -60,6 +60,12 @@ constexpr double kDemoMargin = 1.0;
 
 DemoResult run_demo(const DemoConfig& cfg);
 
+// "Precise BN" (pipeline/demo_bn.cpp says why a short run needs it): in_ckpt's BatchNorm running statistics replaced
+// by the mean batch statistics of its weights over its training split (unaugmented, training size, batches of
+// `batch`), written as the training checkpoint out_ckpt (weights, optimizer and RNG state unchanged).
+void recalibrate_batchnorm(const std::string& in_ckpt, const std::string& out_ckpt, int threads, int batch,
+                           std::FILE* progress);
+
 // Prints the tables and the verdict to cfg.out_text and writes OUT/report.md and OUT/metrics.json (the evaluation's
 // metrics with the verdict and timings added).
 void write_demo_outputs(const DemoConfig& cfg, const DemoResult& r, const json::Value& timing);
