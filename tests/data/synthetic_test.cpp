@@ -14,17 +14,9 @@
 namespace synth = cq::data::synth;
 using cq::data::Image;
 using cq::testing::contains;
+using cq::testing::error_of;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const cq::Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 // Mean of each RGB channel over n samples of a domain's test split.
 std::array<double, 3> mean_rgb(synth::Domain d, int n, int h, int w) {
