@@ -171,6 +171,7 @@ DemoResult run_demo(const DemoConfig& cfg) {
                    spec.root.c_str(), cfg.height, cfg.width, synth::kClasses);
       for (const auto& s : splits) std::fprintf(txt, "  %-4s %-6s %3d images  %s\n", s.domain.c_str(),
                                                 s.split.c_str(), s.images, s.dir.c_str());
+      std::fflush(txt);  // before the progress bars on stderr
     }
   }
   make_dirs(cfg.out + "/overlays");
@@ -182,6 +183,13 @@ DemoResult run_demo(const DemoConfig& cfg) {
   }
 
   // 2. training
+  if (txt) {
+    std::fprintf(txt, "training base and cqg on HQ/train (%dx%d, %d epochs, batch %d). The validation Dice printed "
+                      "during training uses BatchNorm running statistics, which lag far behind at this short "
+                      "schedule; they are recalibrated before the evaluation.\n",
+                 cfg.height, cfg.width, cfg.epochs, cfg.batch);
+    std::fflush(txt);
+  }
   std::vector<std::string> ckpts;
   for (const char* mode : {"base", "cqg"}) {
     t = std::chrono::steady_clock::now();
@@ -198,6 +206,7 @@ DemoResult run_demo(const DemoConfig& cfg) {
       std::fprintf(txt, "trained %s: %d epochs, %lld steps, final train loss %.4f, %.0f s (BatchNorm statistics "
                    "recalibrated: %s)\n", mode, int(tr.log.size()), (long long)tr.global_step,
                    tr.log.back().train_loss, since(t), ckpts.back().c_str());
+    if (txt) std::fflush(txt);
   }
 
   // 3. references from HQ train: GRIS and one LRIS bank per model (its own encoder)
@@ -221,6 +230,7 @@ DemoResult run_demo(const DemoConfig& cfg) {
   if (txt)
     std::fprintf(txt, "references: GRIS %s (refs/gris.json); LRIS banks of %zu images (each model's U-Net encoder)\n",
                  fs::path(g.chosen()).filename().string().c_str(), ref_files.size());
+  if (txt) std::fflush(txt);
   timing.set("refs_s", json::Value::number(since(t)));
 
   // 4. evaluation, one model at a time (each with its own bank), merged into one report

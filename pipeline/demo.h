@@ -24,9 +24,12 @@ namespace cq::pipeline {
 struct DemoConfig {
   std::string out = "demo_out";
   int height = 96, width = 128;  // image and training size (multiples of 32)
+  // 6 epochs of batch 2 (the paper's batch) = 120 steps per model: measured 4.9 minutes for the whole demo on a
+  // 2-core machine shared with other work; the cqg model (two views, augmented) learns more slowly than base and
+  // gains from more epochs.
   int epochs = 6;
   int max_steps = 0;  // training steps per epoch, 0 = the whole split
-  int batch = 4;
+  int batch = 2;
   int train = 40, val = 10, test = 20, target_test = 20;
   int threads = 0;
   uint64_t seed = 0;

@@ -124,8 +124,11 @@ std::string render_demo_report(const DemoConfig& cfg, const DemoResult& r, const
        std::to_string(cfg.height) + "x" + std::to_string(cfg.width) + ", " + std::to_string(cfg.epochs) +
        " epochs, batch " + std::to_string(cfg.batch) + ", seed " + std::to_string(cfg.seed) +
        "): `base` (no augmentation) and `cqg` (the CQG loss). References for DCIN come from HQ/train: GRIS "
-       "(`refs/gris.json`) and an LRIS bank per model embedded with its own U-Net encoder (`refs/bank_*.safetensors`)."
-       "\n\n";
+       "(`refs/gris.json`) and an LRIS bank per model embedded with its own U-Net encoder (`refs/bank_*.safetensors`). "
+       "The last epoch's weights are evaluated, with their BatchNorm running statistics recalibrated over HQ/train "
+       "(`runs/*/recalibrated.safetensors`): the encoder's BatchNorm momentum of 0.01 needs hundreds of steps to "
+       "catch up, far more than a demo trains, so the validation numbers printed during training (running "
+       "statistics) understate the models.\n\n";
   o += "![HQ, LQ and CAM samples with their masks](overlays/domains.png)\n\n";
   o += "Rows: HQ, LQ, CAM test images with their masks (black background, red tongue, green uvula, blue tonsils, "
        "yellow pharynx).\n\n";

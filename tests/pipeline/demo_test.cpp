@@ -120,7 +120,7 @@ TEST(DemoConfig, Validation) {
   c.height = 100;
   EXPECT_TRUE(contains(cq::testing::error_of([&] { c.validate(); }), "multiples of 32"));
   c = {};
-  c.train = 2;
+  c.train = 1;
   EXPECT_TRUE(contains(cq::testing::error_of([&] { c.validate(); }), "at least one batch"));
   c = {};
   c.out = "";
