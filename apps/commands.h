@@ -12,5 +12,7 @@ int cmd_refs(int argc, char** argv);
 int cmd_segment(int argc, char** argv);
 // argv[0] is "eval".
 int cmd_eval(int argc, char** argv);
+// argv[0] is "demo".
+int cmd_demo(int argc, char** argv);
 
 }  // namespace cq::apps

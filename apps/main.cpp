@@ -45,7 +45,8 @@ int main(int argc, char** argv) {
     if (cmd == "refs") return cq::apps::cmd_refs(argc - 1, argv + 1);
     if (cmd == "segment") return cq::apps::cmd_segment(argc - 1, argv + 1);
     if (cmd == "eval") return cq::apps::cmd_eval(argc - 1, argv + 1);
-    if (cmd == "demo" || cmd == "bench") {
+    if (cmd == "demo") return cq::apps::cmd_demo(argc - 1, argv + 1);
+    if (cmd == "bench") {
       std::fprintf(stderr, "cqseg %s: not yet available in this version (the engine core is in place; models, "
                            "training and DCIN land with the next issues)\n", cmd.c_str());
       return 3;
