@@ -47,8 +47,9 @@ int main(int argc, char** argv) {
     if (cmd == "eval") return cq::apps::cmd_eval(argc - 1, argv + 1);
     if (cmd == "demo") return cq::apps::cmd_demo(argc - 1, argv + 1);
     if (cmd == "bench") {
-      std::fprintf(stderr, "cqseg %s: not yet available in this version (the engine core is in place; models, "
-                           "training and DCIN land with the next issues)\n", cmd.c_str());
+      std::fprintf(stderr, "cqseg bench: not in this version; the benchmarks are the cq_bench program (Google "
+                           "Benchmark, target cq_bench) and bench/compare_models.sh, bench/compare_dcin.sh, which "
+                           "run them next to the PyTorch/OpenCV peers\n");
       return 3;
     }
     std::fprintf(stderr, "cqseg: unknown command '%s'\n", cmd.c_str());
