@@ -10,47 +10,20 @@
 
 #include "pipeline/run_files.h"
 #include "tests/pipeline/pipeline_test_util.h"
+#include "tests/support/cli.h"
 #include "tests/support/test_util.h"
 
 using cq::testing::contains;
 
 namespace {
 
-std::string cqseg_path() {
-  char buf[4096];
-  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) return "";
-  std::string p(buf, size_t(n));
-  return p.substr(0, p.find_last_of('/')) + "/cqseg";
-}
-
-struct CliRun {
-  int code = -1;
-  std::string out;  // stdout and stderr together
-};
-
-CliRun run(const std::string& args) {
-  CliRun r;
-  const std::string cmd = "'" + cqseg_path() + "' " + args + " 2>&1";
-  std::FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  size_t k;
-  while ((k = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), k);
-  const int st = ::pclose(p);
-  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
-
-#define REQUIRE_CQSEG()                                                                               \
-  do {                                                                                                \
-    if (::access(cqseg_path().c_str(), X_OK) != 0) GTEST_SKIP() << "no cqseg binary at " << cqseg_path(); \
-  } while (0)
+using cq::testing::CliRun;
+CliRun run(const std::string& args, bool with_stderr = true) { return cq::testing::run_cqseg(args, with_stderr); }
 
 }  // namespace
 
 TEST(CliTrain, HelpAndUsageErrors) {
-  REQUIRE_CQSEG();
+  CQ_REQUIRE_CQSEG();
   CliRun h = run("train --help");
   EXPECT_EQ(h.code, 0) << h.out;
   for (const char* opt : {"--data", "--train-domain", "--mode base|aug|cqg", "--lambdas", "--resume", "--init-weights",
@@ -86,7 +59,7 @@ TEST(CliTrain, HelpAndUsageErrors) {
 }
 
 TEST(CliTrain, RunAndResume) {
-  REQUIRE_CQSEG();
+  CQ_REQUIRE_CQSEG();
   cq::testing::TempDir d;
   cq::testing::make_synthetic_dataset(d.path());
   const std::string common = "--data " + d.path() + " --train-domain SYN --val-split val --size=32x32 --threads 2 "

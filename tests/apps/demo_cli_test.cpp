@@ -12,47 +12,20 @@
 #include "nn/json.h"
 #include "pipeline/run_files.h"
 #include "tests/data/data_test_util.h"
+#include "tests/support/cli.h"
 #include "tests/support/test_util.h"
 
 using cq::testing::contains;
 
 namespace {
 
-std::string cqseg_path() {
-  char buf[4096];
-  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) return "";
-  std::string p(buf, size_t(n));
-  return p.substr(0, p.find_last_of('/')) + "/cqseg";
-}
-
-struct CliRun {
-  int code = -1;
-  std::string out;  // stdout (stderr separately discarded unless asked)
-};
-
-CliRun run(const std::string& args, bool with_stderr = true) {
-  CliRun r;
-  const std::string cmd = "OMP_WAIT_POLICY=PASSIVE '" + cqseg_path() + "' " + args + (with_stderr ? " 2>&1" : " 2>/dev/null");
-  std::FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  size_t k;
-  while ((k = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), k);
-  const int st = ::pclose(p);
-  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
-
-#define REQUIRE_CQSEG()                                                                                   \
-  do {                                                                                                    \
-    if (::access(cqseg_path().c_str(), X_OK) != 0) GTEST_SKIP() << "no cqseg binary at " << cqseg_path(); \
-  } while (0)
+using cq::testing::CliRun;
+CliRun run(const std::string& args, bool with_stderr = true) { return cq::testing::run_cqseg(args, with_stderr); }
 
 }  // namespace
 
 TEST(DemoCli, QuickRunEndToEnd) {
-  REQUIRE_CQSEG();
+  CQ_REQUIRE_CQSEG();
   cq::testing::TempDir t;
   const std::string out = t / "demo";
   const CliRun r = run("demo --quick --threads 1 --quiet --out '" + out + "'", false);
@@ -106,7 +79,7 @@ TEST(DemoCli, QuickRunEndToEnd) {
 }
 
 TEST(DemoCli, UsageErrors) {
-  REQUIRE_CQSEG();
+  CQ_REQUIRE_CQSEG();
   struct Case {
     const char* args;
     const char* msg;
