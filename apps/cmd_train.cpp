@@ -6,6 +6,7 @@
 #include <set>
 #include <string>
 
+#include "apps/cli_args.h"
 #include "apps/commands.h"
 #include "pipeline/trainer.h"
 
@@ -45,20 +46,6 @@ const char* kHelp =
     "  --out RUN_DIR          run directory: best/last.safetensors, log.jsonl, loss_curve.svg, manifest.json\n"
     "  -h, --help             this text\n";
 
-struct UsageError {
-  std::string msg;
-};
-
-long to_long(const std::string& opt, const std::string& v, long lo, long hi) {
-  char* end = nullptr;
-  errno = 0;
-  const long x = std::strtol(v.c_str(), &end, 10);
-  if (v.empty() || *end != '\0' || errno != 0 || x < lo || x > hi)
-    throw UsageError{"--" + opt + " expects an integer in " + std::to_string(lo) + ".." + std::to_string(hi) +
-                     ", got '" + v + "'"};
-  return x;
-}
-
 double to_double(const std::string& opt, const std::string& v) {
   char* end = nullptr;
   const double x = std::strtod(v.c_str(), &end);
@@ -85,27 +72,7 @@ int cmd_train(int argc, char** argv) {
   static const std::set<std::string> kFlags = {"skip-bad", "quiet", "help"};
   std::map<std::string, std::string> opts;
   try {
-    for (int i = 1; i < argc; ++i) {
-      std::string a = argv[i];
-      if (a == "-h") a = "--help";
-      if (a.rfind("--", 0) != 0) throw UsageError{"unexpected argument '" + a + "'"};
-      std::string key = a.substr(2), val;
-      const size_t eq = key.find('=');
-      const bool inline_val = eq != std::string::npos;
-      if (inline_val) val = key.substr(eq + 1), key = key.substr(0, eq);
-      if (kFlags.count(key)) {
-        if (inline_val) throw UsageError{"--" + key + " takes no value"};
-        opts[key] = "1";
-        continue;
-      }
-      if (!kValued.count(key)) throw UsageError{"unknown option '--" + key + "' (see cqseg train --help)"};
-      if (!inline_val) {
-        if (i + 1 >= argc) throw UsageError{"--" + key + " needs a value"};
-        val = argv[++i];
-      }
-      if (opts.count(key)) throw UsageError{"--" + key + " given twice"};
-      opts[key] = val;
-    }
+    opts = parse_args(argc, argv, 1, kValued, kFlags, /*allow_positional=*/false, "train").opts;
     if (opts.count("help")) {
       std::fputs(kHelp, stdout);
       return 0;
@@ -134,20 +101,20 @@ int cmd_train(int argc, char** argv) {
       else if (k == "mode") {
         if (v != "base" && v != "aug" && v != "cqg") throw UsageError{"--mode must be base, aug or cqg, got '" + v + "'"};
         cfg.mode = v;
-      } else if (k == "epochs") cfg.epochs = int(to_long(k, v, 1, 100000));
-      else if (k == "batch") cfg.batch = int(to_long(k, v, 1, 4096));
+      } else if (k == "epochs") cfg.epochs = int(parse_long(k, v, 1, 100000));
+      else if (k == "batch") cfg.batch = int(parse_long(k, v, 1, 4096));
       else if (k == "lr") cfg.lr = to_double(k, v);
       else if (k == "size") as_usage([&] { pipeline::parse_size(v, &cfg.height, &cfg.width); });
       else if (k == "lambdas") as_usage([&] { pipeline::parse_lambdas(v, &cfg.l1, &cfg.l2, &cfg.l3); });
-      else if (k == "seed") cfg.seed = uint64_t(to_long(k, v, 0, 0x7fffffffffffffffL));
-      else if (k == "threads") cfg.threads = int(to_long(k, v, 0, 1024));
-      else if (k == "classes") cfg.classes = int(to_long(k, v, 2, 255));
-      else if (k == "workers") cfg.workers = int(to_long(k, v, 0, 64));
+      else if (k == "seed") cfg.seed = uint64_t(parse_long(k, v, 0, 0x7fffffffffffffffL));
+      else if (k == "threads") cfg.threads = int(parse_long(k, v, 0, 1024));
+      else if (k == "classes") cfg.classes = int(parse_long(k, v, 2, 255));
+      else if (k == "workers") cfg.workers = int(parse_long(k, v, 0, 64));
       else if (k == "skip-bad") cfg.skip_bad = true;
       else if (k == "init-weights") cfg.init_weights = v;
       else if (k == "out" || k == "resume") cfg.out = v;
-      else if (k == "max-steps") cfg.max_steps = int(to_long(k, v, 0, 1 << 30));
-      else if (k == "max-val-batches") cfg.max_val_batches = int(to_long(k, v, 0, 1 << 30));
+      else if (k == "max-steps") cfg.max_steps = int(parse_long(k, v, 0, 1 << 30));
+      else if (k == "max-val-batches") cfg.max_val_batches = int(parse_long(k, v, 0, 1 << 30));
     }
     if (!resuming && cfg.data_root.empty()) throw UsageError{"--data ROOT is required (see cqseg train --help)"};
     if (!resuming && cfg.out.empty()) throw UsageError{"--out RUN_DIR is required (see cqseg train --help)"};
