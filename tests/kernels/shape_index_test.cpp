@@ -22,15 +22,7 @@ Tensor leaf(Context& ctx, const Shape& s) { return ctx.randn(s, DType::f64).set_
 
 Tensor ivec(Context& ctx, const std::vector<int64_t>& v, const Shape& s) { return ctx.from_vector(v, s); }
 
-void expect_error(const std::function<void()>& fn, const std::vector<std::string>& pieces) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected cq::Error";
-  } catch (const Error& e) {
-    std::string msg = e.what();
-    for (const auto& p : pieces) EXPECT_NE(msg.find(p), std::string::npos) << "missing '" << p << "' in: " << msg;
-  }
-}
+using cq::testing::expect_error;
 }  // namespace
 
 // ---------------- gather ----------------

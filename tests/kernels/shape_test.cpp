@@ -19,16 +19,7 @@ Context make_ctx(int threads = 1) { return cq::testing::make_ctx(threads, 11); }
 
 Tensor leaf(Context& ctx, const Shape& s) { return ctx.randn(s, DType::f64).set_requires_grad(); }
 
-// Asserts fn throws cq::Error whose message contains every piece.
-void expect_error(const std::function<void()>& fn, const std::vector<std::string>& pieces) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected cq::Error";
-  } catch (const Error& e) {
-    std::string msg = e.what();
-    for (const auto& p : pieces) EXPECT_NE(msg.find(p), std::string::npos) << "missing '" << p << "' in: " << msg;
-  }
-}
+using cq::testing::expect_error;
 }  // namespace
 
 // ---------------- concat ----------------

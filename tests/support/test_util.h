@@ -2,7 +2,9 @@
 #pragma once
 #include <stdlib.h>
 
+#include <functional>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -37,6 +39,17 @@ inline std::string temp_path(const std::string& name) {
     return d ? std::string(d) : ::testing::TempDir();
   }();
   return dir + "/" + name;
+}
+
+// Asserts fn throws cq::Error whose message contains every piece.
+inline void expect_error(const std::function<void()>& fn, const std::vector<std::string>& pieces) {
+  try {
+    fn();
+    ADD_FAILURE() << "expected cq::Error";
+  } catch (const Error& e) {
+    std::string msg = e.what();
+    for (const auto& p : pieces) EXPECT_NE(msg.find(p), std::string::npos) << "missing '" << p << "' in: " << msg;
+  }
 }
 
 inline bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
