@@ -6,13 +6,14 @@
 //   grad_x    dx_g = col2im(W_g^T [Kg, Cog] * G_g [Cog, P])
 //   grad_bias gb[co] = sum over n, then over p, of g[n, co, p]
 // col_g = im2col(x[n, grp]) (conv2d_math.h) except for 1x1 stride-1 unpadded convs, where it is x[n, grp] itself.
-// Depthwise (G == C_in == C_out) uses direct loops instead. Every output element is owned by one thread and summed in
+// Depthwise (G == C_in == C_out) uses the direct kernels of depthwise_cpu.cpp instead. Every output element is owned by one thread and summed in
 // a fixed order, so results are bit-identical for any thread count.
 #include <algorithm>
 #include <vector>
 
 #include "kernels/conv2d/conv2d.h"
 #include "kernels/conv2d/conv2d_math.h"
+#include "kernels/conv2d/depthwise_cpu.h"
 #include "kernels/matmul/gemm.h"
 #include "tensor/backend.h"
 #include "tensor/runtime.h"
@@ -53,6 +54,10 @@ bool is_pointwise(const Geom& g, const Conv2dParams& p) {
 }
 
 bool is_depthwise(const Geom& g) { return g.G > 1 && g.G == g.C && g.CO == g.C; }
+
+DepthwiseGeom depthwise_geom(const Geom& g, const Conv2dParams& p) {
+  return DepthwiseGeom{g.N, g.C, g.H, g.W, g.kh, g.kw, g.OH, g.OW, p.stride_h, p.stride_w, p.pad_t, p.pad_l};
+}
 
 // Loops below go parallel only when there is enough work; results do not depend on it.
 constexpr int64_t kParallelWork = int64_t(1) << 15;
@@ -104,92 +109,6 @@ void col2im(const Im2colGeom& m, const T* col, T* dx, int threads) {
   }
 }
 
-// ---- depthwise (groups == C_in == C_out): w [C, 1, kh, kw] ----
-
-template <class T>
-void depthwise_forward(const Geom& g, const Conv2dParams& p, const T* x, const T* w, const T* bias, T* out,
-                       int threads) {
-  int64_t planes = g.N * g.C;
-#pragma omp parallel for num_threads(threads) if (threads > 1 && planes * g.P() * g.kh * g.kw > kParallelWork)
-  for (int64_t nc = 0; nc < planes; ++nc) {
-    int64_t c = nc % g.C;
-    const T* xp = x + nc * g.H * g.W;
-    const T* wc = w + c * g.kh * g.kw;
-    T* op = out + nc * g.P();
-    T b0 = bias ? bias[c] : T(0);
-    for (int64_t oh = 0; oh < g.OH; ++oh) {
-      T* orow = op + oh * g.OW;
-      std::fill(orow, orow + g.OW, b0);
-      for (int64_t ki = 0; ki < g.kh; ++ki) {
-        int64_t ih = conv_in_coord(oh, ki, p.stride_h, p.pad_t);
-        if (ih < 0 || ih >= g.H) continue;
-        const T* xrow = xp + ih * g.W;
-        for (int64_t kj = 0; kj < g.kw; ++kj) {
-          T wv = wc[ki * g.kw + kj];
-          int64_t lo, hi;
-          conv_valid_range(g.W, kj, p.stride_w, p.pad_l, g.OW, &lo, &hi);
-          int64_t off = kj - p.pad_l;
-          for (int64_t ow = lo; ow <= hi; ++ow) orow[ow] += xrow[ow * p.stride_w + off] * wv;
-        }
-      }
-    }
-  }
-}
-
-template <class T>
-void depthwise_grad_x(const Geom& g, const Conv2dParams& p, const T* gout, const T* w, T* dx, int threads) {
-  int64_t planes = g.N * g.C;
-#pragma omp parallel for num_threads(threads) if (threads > 1 && planes * g.P() * g.kh * g.kw > kParallelWork)
-  for (int64_t nc = 0; nc < planes; ++nc) {
-    int64_t c = nc % g.C;
-    const T* gp = gout + nc * g.P();
-    const T* wc = w + c * g.kh * g.kw;
-    T* dp = dx + nc * g.H * g.W;
-    std::fill(dp, dp + g.H * g.W, T(0));
-    for (int64_t oh = 0; oh < g.OH; ++oh) {
-      const T* grow = gp + oh * g.OW;
-      for (int64_t ki = 0; ki < g.kh; ++ki) {
-        int64_t ih = conv_in_coord(oh, ki, p.stride_h, p.pad_t);
-        if (ih < 0 || ih >= g.H) continue;
-        T* drow = dp + ih * g.W;
-        for (int64_t kj = 0; kj < g.kw; ++kj) {
-          T wv = wc[ki * g.kw + kj];
-          int64_t lo, hi;
-          conv_valid_range(g.W, kj, p.stride_w, p.pad_l, g.OW, &lo, &hi);
-          int64_t off = kj - p.pad_l;
-          for (int64_t ow = lo; ow <= hi; ++ow) drow[ow * p.stride_w + off] += grow[ow] * wv;
-        }
-      }
-    }
-  }
-}
-
-template <class T>
-void depthwise_grad_w(const Geom& g, const Conv2dParams& p, const T* gout, const T* x, T* gw, int threads) {
-#pragma omp parallel for num_threads(threads) if (threads > 1 && g.N * g.C * g.P() * g.kh * g.kw > kParallelWork)
-  for (int64_t c = 0; c < g.C; ++c) {
-    for (int64_t ki = 0; ki < g.kh; ++ki)
-      for (int64_t kj = 0; kj < g.kw; ++kj) {
-        int64_t lo, hi;
-        conv_valid_range(g.W, kj, p.stride_w, p.pad_l, g.OW, &lo, &hi);
-        T acc = 0;
-        for (int64_t n = 0; n < g.N; ++n) {
-          const T* gp = gout + (n * g.C + c) * g.P();
-          const T* xp = x + (n * g.C + c) * g.H * g.W;
-          for (int64_t oh = 0; oh < g.OH; ++oh) {
-            int64_t ih = conv_in_coord(oh, ki, p.stride_h, p.pad_t);
-            if (ih < 0 || ih >= g.H) continue;
-            const T* xrow = xp + ih * g.W;
-            const T* grow = gp + oh * g.OW;
-            int64_t off = kj - p.pad_l;
-            for (int64_t ow = lo; ow <= hi; ++ow) acc += grow[ow] * xrow[ow * p.stride_w + off];
-          }
-        }
-        gw[(c * g.kh + ki) * g.kw + kj] = acc;
-      }
-  }
-}
-
 template <class T>
 void grad_bias(const Geom& g, const T* gout, T* gb, int threads) {
 #pragma omp parallel for num_threads(threads) if (threads > 1 && g.N * g.CO * g.P() > kParallelWork)
@@ -217,7 +136,7 @@ void conv2d_forward_cpu(const Tensor& out, const Tensor& x, const Tensor& w, con
     const T* pb = bias.defined() ? bias.data<T>() : nullptr;
     T* po = out.data<T>();
     if (is_depthwise(g)) {
-      depthwise_forward<T>(g, p, px, pw, pb, po, threads);
+      depthwise_forward_cpu<T>(depthwise_geom(g, p), px, pw, pb, po, threads);
       return;
     }
     bool direct = is_pointwise(g, p);
@@ -248,13 +167,13 @@ void conv2d_backward_cpu(const Tensor& gout, const Tensor& x, const Tensor& w, c
   dispatch_float(gout.dtype(), "conv2d", [&](auto tag_) {
     using T = decltype(tag_);
     const T* pg = gout.data<T>();
-    if (gb.defined()) grad_bias<T>(g, pg, gb.data<T>(), threads);
-    if (!gx.defined() && !gw.defined()) return;
     if (is_depthwise(g)) {
-      if (gx.defined()) depthwise_grad_x<T>(g, p, pg, w.data<T>(), gx.data<T>(), threads);
-      if (gw.defined()) depthwise_grad_w<T>(g, p, pg, x.data<T>(), gw.data<T>(), threads);
+      auto ptr = [](const Tensor& t) { return t.defined() ? t.data<T>() : nullptr; };
+      depthwise_backward_cpu<T>(depthwise_geom(g, p), pg, ptr(x), ptr(w), ptr(gx), ptr(gw), ptr(gb), threads);
       return;
     }
+    if (gb.defined()) grad_bias<T>(g, pg, gb.data<T>(), threads);
+    if (!gx.defined() && !gw.defined()) return;
     bool direct = is_pointwise(g, p);
     Im2colGeom m = im2col_geom(g, p);
     int64_t Cg = g.Cg(), Cog = g.Cog(), Kg = g.Kg(), P = g.P();
