@@ -57,7 +57,7 @@ MBConvBlock::MBConvBlock(Context& ctx, const MBConvConfig& cfg, int64_t image_si
   if (cfg.expand != 1) {
     expand_conv_ = register_module("_expand_conv", std::make_shared<nn::Conv2d>(ctx, cfg.in, mid, 1, 1,
                                                                                 conv_params(1, none), false));
-    bn0_ = register_module("_bn0", std::make_shared<nn::BatchNorm2d>(ctx, mid, kBnEps, kBnMomentum));
+    bn0_ = register_module("_bn0", std::make_shared<nn::BatchNorm2d>(ctx, mid, kBnEps, kBnMomentum, NormAct::silu));
   }
   // The padding is fixed here from the build-time image size (lukemelas' static-same convolution), not from the
   // size of the tensor seen at run time.
@@ -66,7 +66,7 @@ MBConvBlock::MBConvBlock(Context& ctx, const MBConvConfig& cfg, int64_t image_si
       std::make_shared<nn::Conv2d>(ctx, mid, mid, cfg.kernel, cfg.kernel,
                                    conv_params(cfg.stride, static_same_padding(image_size, cfg.kernel, cfg.stride), mid),
                                    false));
-  bn1_ = register_module("_bn1", std::make_shared<nn::BatchNorm2d>(ctx, mid, kBnEps, kBnMomentum));
+  bn1_ = register_module("_bn1", std::make_shared<nn::BatchNorm2d>(ctx, mid, kBnEps, kBnMomentum, NormAct::silu));
   const int64_t sq = cfg.squeezed();
   se_reduce_ = register_module("_se_reduce",
                                std::make_shared<nn::Conv2d>(ctx, mid, sq, 1, 1, conv_params(1, none), true));
@@ -79,8 +79,9 @@ MBConvBlock::MBConvBlock(Context& ctx, const MBConvConfig& cfg, int64_t image_si
 
 Tensor MBConvBlock::forward(const Tensor& input, double drop_rate) {
   Tensor x = input;
-  if (expand_conv_) x = silu(bn0_->forward(expand_conv_->forward(x)));
-  x = silu(bn1_->forward(depthwise_->forward(x)));
+  // _bn0 and _bn1 apply the swish themselves (fused batch_norm_act).
+  if (expand_conv_) x = bn0_->forward(expand_conv_->forward(x));
+  x = bn1_->forward(depthwise_->forward(x));
   x = nn::squeeze_excite(x, *se_reduce_, *se_expand_, "silu");
   x = bn2_->forward(project_->forward(x));
   if (cfg_.residual()) {
@@ -96,7 +97,8 @@ EfficientNetB2Encoder::EfficientNetB2Encoder(Context& ctx) {
   conv_stem_ = register_module("_conv_stem",
                                std::make_shared<nn::Conv2d>(ctx, 3, kEffB2StemChannels, 3, 3,
                                                             conv_params(2, static_same_padding(image, 3, 2)), false));
-  bn0_ = register_module("_bn0", std::make_shared<nn::BatchNorm2d>(ctx, kEffB2StemChannels, kBnEps, kBnMomentum));
+  bn0_ = register_module("_bn0", std::make_shared<nn::BatchNorm2d>(ctx, kEffB2StemChannels, kBnEps, kBnMomentum,
+                                                                    NormAct::silu));
   image = ceil_div(image, 2);
   auto list = register_module("_blocks", std::make_shared<nn::ModuleList>());
   for (const auto& cfg : efficientnet_b2_blocks()) {
@@ -118,7 +120,7 @@ void EfficientNetB2Encoder::set_drop_connect_rate(double r) {
 std::vector<Tensor> EfficientNetB2Encoder::forward(const Tensor& x) {
   CQ_CHECK(x.dim() == 4 && x.size(1) == 3, "EfficientNetB2Encoder: expected input [N,3,H,W], got ", x.describe());
   std::vector<Tensor> taps{x};
-  Tensor h = silu(bn0_->forward(conv_stem_->forward(x)));
+  Tensor h = bn0_->forward(conv_stem_->forward(x));  // BN + swish, fused
   taps.push_back(h);
   // smp's stage ends: after blocks 4, 7, 15 and 22.
   const size_t tap_after[] = {4, 7, 15, 22};

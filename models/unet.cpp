@@ -14,14 +14,15 @@ Conv2dParams same3x3() {
 }
 
 // smp Conv2dReLU with use_batchnorm=True: conv without bias (the BN's shift replaces it), BN (PyTorch defaults
-// eps 1e-5, momentum 0.1), ReLU. Initialised as smp's initialize_decoder.
+// eps 1e-5, momentum 0.1), ReLU. Initialised as smp's initialize_decoder. The ReLU runs inside the BN op (fused
+// batch_norm_act); smp's third child, the parameter-free ReLU, therefore has no module here, and the state-dict
+// names (conv1.0.weight, conv1.1.running_mean, ...) are unchanged.
 std::shared_ptr<nn::Sequential> conv_bn_relu(Context& ctx, int64_t in, int64_t out) {
   auto seq = std::make_shared<nn::Sequential>();
   auto conv = std::make_shared<nn::Conv2d>(ctx, in, out, 3, 3, same3x3(), false);
   nn::init::kaiming_uniform_(ctx, conv->weight, 0.0, /*relu=*/true);
   seq->add(conv);
-  seq->add(std::make_shared<nn::BatchNorm2d>(ctx, out, 1e-5, 0.1));  // weight 1, bias 0 already
-  seq->add(std::make_shared<nn::Activation>("relu"));
+  seq->add(std::make_shared<nn::BatchNorm2d>(ctx, out, 1e-5, 0.1, NormAct::relu));  // weight 1, bias 0 already
   return seq;
 }
 

@@ -12,7 +12,8 @@
 namespace cq::models {
 
 // smp DecoderBlock: nearest x2 upsample, concat [x, skip] on channels, then twice (conv3x3 no bias, BN, ReLU).
-// conv1 / conv2 are Sequential(Conv2d, BatchNorm2d, ReLU) so their names are conv1.0.weight, conv1.1.running_mean.
+// conv1 / conv2 are Sequential(Conv2d, BatchNorm2d with the ReLU fused) so their names are conv1.0.weight,
+// conv1.1.running_mean as smp's.
 class UnetDecoderBlock : public nn::Module {
  public:
   UnetDecoderBlock(Context& ctx, int64_t in, int64_t skip, int64_t out);

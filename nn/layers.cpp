@@ -5,6 +5,7 @@
 #include "kernels/elementwise/elementwise.h"
 #include "kernels/matmul/matmul.h"
 #include "kernels/norm/norm.h"
+#include "kernels/norm/norm_act.h"
 #include "kernels/pool/pool.h"
 #include "nn/init.h"
 
@@ -21,7 +22,8 @@ Conv2d::Conv2d(Context& ctx, int64_t in, int64_t out, int64_t kh, int64_t kw, Co
 
 Tensor Conv2d::forward(const Tensor& x) { return conv2d(x, weight, bias, params); }
 
-BatchNorm2d::BatchNorm2d(Context& ctx, int64_t c, double eps_, double momentum_) : eps(eps_), momentum(momentum_) {
+BatchNorm2d::BatchNorm2d(Context& ctx, int64_t c, double eps_, double momentum_, NormAct act_)
+    : eps(eps_), momentum(momentum_), act(act_) {
   weight = register_parameter("weight", ctx.ones({c}));
   bias = register_parameter("bias", ctx.zeros({c}));
   running_mean = register_buffer("running_mean", ctx.zeros({c}));
@@ -34,7 +36,7 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
     NoGradGuard ng(x.runtime());
     num_batches_tracked.fill_(num_batches_tracked.item() + 1);
   }
-  return batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
+  return batch_norm_act(x, weight, bias, running_mean, running_var, is_training(), momentum, eps, act);
 }
 
 Linear::Linear(Context& ctx, int64_t in, int64_t out, bool has_bias) {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kernels/conv2d/conv2d.h"
+#include "kernels/norm/norm_act_math.h"
 #include "nn/module.h"
 
 namespace cq::nn {
@@ -26,12 +27,16 @@ class Conv2d : public Layer {
   Conv2dParams params;
 };
 
+// act: an activation applied by the same op (batch_norm_act: one pass over memory instead of two, and the backward
+// recomputes the pre-activation instead of saving it); it adds no parameters, so state dicts are unchanged.
 class BatchNorm2d : public Layer {
  public:
-  BatchNorm2d(Context& ctx, int64_t channels, double eps = 1e-5, double momentum = 0.1);
+  BatchNorm2d(Context& ctx, int64_t channels, double eps = 1e-5, double momentum = 0.1,
+              NormAct act = NormAct::identity);
   Tensor forward(const Tensor& x) override;
   Tensor weight, bias, running_mean, running_var, num_batches_tracked;
   double eps, momentum;
+  NormAct act;
 };
 
 class Linear : public Layer {

@@ -39,7 +39,7 @@ inline constexpr OpInfo kOps[] = {
     // kernels/matmul, kernels/conv2d
     {"matmul", "matmul", true}, {"conv2d", "conv2d", true},
     // kernels/norm
-    {"batch_norm", "norm", true}, {"layer_norm", "norm", true},
+    {"batch_norm", "norm", true}, {"layer_norm", "norm", true}, {"batch_norm_act", "norm", true},
     // kernels/pool
     {"global_avg_pool2d", "pool", true}, {"upsample_nearest2d", "pool", true},
     // kernels/shape

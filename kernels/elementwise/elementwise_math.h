@@ -3,6 +3,7 @@
 // Each functor computes in the element type T; scalar parameters are held as double and cast to T.
 #pragma once
 #include <math.h>
+#include <string.h>
 
 #include <cstdint>
 
@@ -25,6 +26,45 @@ CQ_HD double m_pow(double x, double p) { return ::pow(x, p); }
 CQ_HD float m_fabs(float x) { return ::fabsf(x); }
 CQ_HD double m_fabs(double x) { return ::fabs(x); }
 
+// exp for the sigmoid family (sigmoid, silu) in float: Cephes' expf (range reduction by ln 2, degree-6 polynomial,
+// within 2 ulp) in plain arithmetic, so that CPU loops over it vectorise (a libm expf call does not). Inputs are
+// clamped to [-87.3, 88.3] (sigmoid and silu saturate long before); NaN stays NaN. The double overload is libm's.
+CQ_HD int32_t bits_of(float f) {
+#if defined(__CUDA_ARCH__)
+  return __float_as_int(f);
+#else
+  int32_t i;
+  memcpy(&i, &f, sizeof i);
+  return i;
+#endif
+}
+CQ_HD float float_of(int32_t i) {
+#if defined(__CUDA_ARCH__)
+  return __int_as_float(i);
+#else
+  float f;
+  memcpy(&f, &i, sizeof f);
+  return f;
+#endif
+}
+CQ_HD float exp_fast(float x) {
+  x = x < -87.3f ? -87.3f : (x > 88.3f ? 88.3f : x);
+  const float kRound = 12582912.0f;  // 1.5 * 2^23: adding it leaves round(v) in the low mantissa bits
+  const float t = x * 1.44269504088896341f + kRound;
+  const float n = t - kRound;
+  float r = x - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const float y = p * r * r + r + 1.0f;
+  return y * float_of((bits_of(t) - bits_of(kRound) + 127) << 23);  // y * 2^n
+}
+CQ_HD double exp_fast(double x) { return ::exp(x); }
+
 // Which tensor the backward of a unary op reads: nothing, the input x, or the output y (saving y where the
 // derivative is cheapest in terms of it, e.g. exp and sigmoid, avoids recomputing a transcendental).
 enum class Saved { none, input, output };
@@ -38,14 +78,14 @@ struct Relu {
 };
 struct Sigmoid {
   static constexpr Saved kSaved = Saved::output;
-  template <class T> CQ_HD T operator()(T x) const { return T(1) / (T(1) + m_exp(-x)); }
+  template <class T> CQ_HD T operator()(T x) const { return T(1) / (T(1) + exp_fast(-x)); }
   template <class T> CQ_HD T grad(T g, T y) const { return g * y * (T(1) - y); }
 };
 struct Silu {
   static constexpr Saved kSaved = Saved::input;
-  template <class T> CQ_HD T operator()(T x) const { return x / (T(1) + m_exp(-x)); }
+  template <class T> CQ_HD T operator()(T x) const { return x / (T(1) + exp_fast(-x)); }
   template <class T> CQ_HD T grad(T g, T x) const {
-    T s = T(1) / (T(1) + m_exp(-x));
+    T s = T(1) / (T(1) + exp_fast(-x));
     return g * (s * (T(1) + x * (T(1) - s)));
   }
 };

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/norm/norm_act_math.h"
 #include "tensor/tensor.h"
 
 namespace cq::kernels {
@@ -31,6 +32,16 @@ void ln_forward_cpu(const Tensor& y, const Tensor& mean, const Tensor& rstd, con
 // dx [M, D]; dweight, dbias [D] (either may be undefined: not computed).
 void ln_backward_cpu(const Tensor& dx, const Tensor& dweight, const Tensor& dbias, const Tensor& g, const Tensor& x,
                      const Tensor& mean, const Tensor& rstd, const Tensor& weight, int64_t M, int64_t D);
+
+// batch_norm_act (norm_act_cpu.cpp): batch statistics like bn_stats_cpu (same contract, faster loops); y [N,C,S] =
+// act((x - mean) * rstd * weight + bias); backward: dx [N,C,S] and dweight, dbias [C] (always written) from g.
+void bna_stats_cpu(const Tensor& x, const Tensor& mean, const Tensor& rstd, const Tensor& running_mean,
+                   const Tensor& running_var, BnDims d, double momentum, double eps);
+void bna_apply_cpu(const Tensor& y, const Tensor& x, const Tensor& mean, const Tensor& rstd, const Tensor& weight,
+                   const Tensor& bias, BnDims d, NormAct act);
+void bna_backward_cpu(const Tensor& dx, const Tensor& dweight, const Tensor& dbias, const Tensor& g, const Tensor& x,
+                      const Tensor& mean, const Tensor& rstd, const Tensor& weight, const Tensor& bias, BnDims d,
+                      bool batch_stats, NormAct act);
 
 #ifdef CQ_CUDA
 void bn_stats_cuda(const Tensor& x, const Tensor& mean, const Tensor& rstd, const Tensor& running_mean,
