@@ -1,12 +1,14 @@
 // CPU kernels of the elementwise family. Shapes: unary out[n] = f(x[n]) (contiguous); broadcasting ops
 // out[S] = f(a[Sa], b[Sb]) with Sa, Sb broadcastable to S (any strides), out contiguous.
-// Contiguous and scalar-broadcast cases are plain loops the compiler vectorises; the general case walks the merged
-// broadcast plan in tiles of one inner row segment. Every output element is computed independently, so results
+// Contiguous and scalar-broadcast cases are plain loops the compiler vectorises (f32 relu / sigmoid / silu and add /
+// mul through the per-ISA loops of elementwise_simd.cpp); the general case walks the merged broadcast plan in tiles
+// of one inner row segment. Every output element is computed independently, so results
 // do not depend on the thread count.
 #include <algorithm>
 #include <type_traits>
 
 #include "kernels/elementwise/elementwise_kernels.h"
+#include "kernels/elementwise/elementwise_simd.h"
 #include "tensor/runtime.h"
 
 namespace cq::kernels {
@@ -112,6 +114,43 @@ const T* base_of(const Tensor& t) {
   return static_cast<const T*>(t.storage()->data());
 }
 
+// Runs fn(start, len) over [0, n) in blocks, in parallel (blocks are independent: any thread count gives the same
+// result).
+template <class Fn>
+void for_blocks(int64_t n, int threads, Fn&& fn) {
+  const int64_t nb = (n + kTile - 1) / kTile;
+#pragma omp parallel for num_threads(threads) if (n > kParallelMin)
+  for (int64_t blk = 0; blk < nb; ++blk) {
+    const int64_t s = blk * kTile;
+    fn(s, std::min(kTile, n - s));
+  }
+}
+
+// The f32 add / mul fast path (elementwise_simd.h) for plans whose inner strides are 0 or 1; false when the plan
+// needs the general loop.
+bool binary_f32_fast(ew::BinaryOp op, const BroadcastPlan<2>& p, float* o, const float* a, const float* b,
+                     int threads) {
+  if (!simd::has_binary_f32(op)) return false;
+  const float* a0 = a + p.layouts[0].offset;
+  const float* b0 = b + p.layouts[1].offset;
+  const bool flat[2] = {p.contiguous[0] || p.scalar[0], p.contiguous[1] || p.scalar[1]};
+  if (flat[0] && flat[1]) {
+    const int64_t sa = p.scalar[0] ? 0 : 1, sb = p.scalar[1] ? 0 : 1;
+    for_blocks(p.n, threads, [&](int64_t s, int64_t len) {
+      simd::binary_f32(op, a0 + s * sa, sa, b0 + s * sb, sb, o + s, len);
+    });
+    return true;
+  }
+  const int nd = p.layouts[0].ndim;
+  if (nd == 0) return false;
+  const int64_t ia = p.layouts[0].strides[nd - 1], ib = p.layouts[1].strides[nd - 1];
+  if ((ia != 0 && ia != 1) || (ib != 0 && ib != 1)) return false;
+  for_each_tile(p, threads, [&](int64_t oi, const int64_t* off, const int64_t* st, int64_t len) {
+    simd::binary_f32(op, a + off[0], st[0], b + off[1], st[1], o + oi, len);
+  });
+  return true;
+}
+
 }  // namespace
 
 void unary_cpu(ew::UnaryOp op, ew::UnaryParams prm, const Tensor& out, const Tensor& x) {
@@ -121,6 +160,12 @@ void unary_cpu(ew::UnaryOp op, ew::UnaryParams prm, const Tensor& out, const Ten
     using scalar_t = decltype(tag_);
     const scalar_t* xp = x.data<scalar_t>();
     scalar_t* yp = out.data<scalar_t>();
+    if constexpr (std::is_same_v<scalar_t, float>) {
+      if (simd::has_unary_f32(op)) {
+        for_blocks(n, threads, [&](int64_t s, int64_t len) { simd::unary_f32(op, xp + s, yp + s, len); });
+        return;
+      }
+    }
     ew::visit_unary(op, prm, [&](auto f) {
 #pragma omp parallel for num_threads(threads) if (n > kParallelMin)
       for (int64_t i = 0; i < n; ++i) yp[i] = f(xp[i]);
@@ -136,6 +181,12 @@ void unary_grad_cpu(ew::UnaryOp op, ew::UnaryParams prm, const Tensor& gx, const
     const scalar_t* gp = g.data<scalar_t>();
     const scalar_t* sp = s.data<scalar_t>();
     scalar_t* dp = gx.data<scalar_t>();
+    if constexpr (std::is_same_v<scalar_t, float>) {
+      if (simd::has_unary_f32(op)) {
+        for_blocks(n, threads, [&](int64_t b, int64_t len) { simd::unary_grad_f32(op, gp + b, sp + b, dp + b, len); });
+        return;
+      }
+    }
     ew::visit_unary(op, prm, [&](auto f) {
 #pragma omp parallel for num_threads(threads) if (n > kParallelMin)
       for (int64_t i = 0; i < n; ++i) dp[i] = f.grad(gp[i], sp[i]);
@@ -149,6 +200,9 @@ void binary_cpu(ew::BinaryOp op, const Tensor& out, const Tensor& a, const Tenso
   int threads = out.runtime().threads();
   dispatch_float(out.dtype(), "elementwise", [&](auto tag_) {
     using scalar_t = decltype(tag_);
+    if constexpr (std::is_same_v<scalar_t, float>) {
+      if (binary_f32_fast(op, p, out.data<float>(), base_of<float>(a), base_of<float>(b), threads)) return;
+    }
     ew::visit_binary(op, [&](auto f) {
       binary_apply<scalar_t>(p, out.data<scalar_t>(), base_of<scalar_t>(a), base_of<scalar_t>(b), threads, f);
     });

@@ -36,19 +36,19 @@ CQ_ALWAYS_INLINE void sqdev_impl(const T* __restrict x, int64_t S, double m, dou
   for (int64_t l = 0; l < S - i; ++l) lanes[l] += normmath::sq_dev(static_cast<double>(x[i + l]), m);
 }
 
-template <class T>
-CQ_ALWAYS_INLINE void apply_impl(NormAct act, const T* __restrict x, int64_t S, T scale, T shift, T* __restrict y) {
-  normact::visit_act(act, [&](auto f) {
-    for (int64_t i = 0; i < S; ++i) y[i] = f(x[i] * scale + shift);
-  });
+// The activation is a template parameter (F) chosen by a switch in the cloned entry points below, not through
+// normact::visit_act: a generic lambda would be compiled once, outside the clones, and not vectorised.
+template <class T, class F>
+CQ_ALWAYS_INLINE void apply_impl(F f, const T* __restrict x, int64_t S, T scale, T shift, T* __restrict y) {
+  for (int64_t i = 0; i < S; ++i) y[i] = f(x[i] * scale + shift);
 }
 
-template <class T>
-CQ_ALWAYS_INLINE void bwd_reduce_impl(NormAct act, const T* __restrict x, const T* __restrict g, int64_t S, T scale,
-                                      T shift, T* __restrict dz, double* __restrict lanes) {
+template <class T, class F>
+CQ_ALWAYS_INLINE void bwd_reduce_impl(F f, const T* __restrict x, const T* __restrict g, int64_t S, T scale, T shift,
+                                      T* __restrict dz, double* __restrict lanes) {
   double* __restrict ldz = lanes;
   double* __restrict ldzx = lanes + kLanes;
-  normact::visit_act(act, [&](auto f) {
+  {
     int64_t i = 0;
     for (; i + kLanes <= S; i += kLanes)
       for (int64_t l = 0; l < kLanes; ++l) {
@@ -63,8 +63,16 @@ CQ_ALWAYS_INLINE void bwd_reduce_impl(NormAct act, const T* __restrict x, const 
       ldz[l] += static_cast<double>(d);
       ldzx[l] += static_cast<double>(d) * static_cast<double>(x[i + l]);
     }
-  });
+  }
 }
+
+// Expands `call(functor)` for act inside the calling (cloned) function.
+#define CQ_WITH_ACT(act, call)                          \
+  switch (act) {                                        \
+    case NormAct::relu: call(normact::Relu{}); break;   \
+    case NormAct::silu: call(normact::Silu{}); break;   \
+    default: call(normact::Identity{}); break;          \
+  }
 
 template <class T>
 CQ_ALWAYS_INLINE void dx_impl(T* __restrict d, const T* __restrict x, int64_t S, T a, T b, T m, T c) {
@@ -75,20 +83,25 @@ CQ_CPU_CLONES void plane_sum(const float* x, int64_t S, double* lanes) { sum_imp
 CQ_CPU_CLONES void plane_sum(const double* x, int64_t S, double* lanes) { sum_impl(x, S, lanes); }
 CQ_CPU_CLONES void plane_sqdev(const float* x, int64_t S, double m, double* lanes) { sqdev_impl(x, S, m, lanes); }
 CQ_CPU_CLONES void plane_sqdev(const double* x, int64_t S, double m, double* lanes) { sqdev_impl(x, S, m, lanes); }
+#define CQ_APPLY(f) apply_impl(f, x, S, scale, shift, y)
 CQ_CPU_CLONES void plane_apply(NormAct act, const float* x, int64_t S, float scale, float shift, float* y) {
-  apply_impl(act, x, S, scale, shift, y);
+  CQ_WITH_ACT(act, CQ_APPLY)
 }
 CQ_CPU_CLONES void plane_apply(NormAct act, const double* x, int64_t S, double scale, double shift, double* y) {
-  apply_impl(act, x, S, scale, shift, y);
+  CQ_WITH_ACT(act, CQ_APPLY)
 }
+#undef CQ_APPLY
+#define CQ_BWD(f) bwd_reduce_impl(f, x, g, S, scale, shift, dz, lanes)
 CQ_CPU_CLONES void plane_bwd_reduce(NormAct act, const float* x, const float* g, int64_t S, float scale, float shift,
                                     float* dz, double* lanes) {
-  bwd_reduce_impl(act, x, g, S, scale, shift, dz, lanes);
+  CQ_WITH_ACT(act, CQ_BWD)
 }
 CQ_CPU_CLONES void plane_bwd_reduce(NormAct act, const double* x, const double* g, int64_t S, double scale,
                                     double shift, double* dz, double* lanes) {
-  bwd_reduce_impl(act, x, g, S, scale, shift, dz, lanes);
+  CQ_WITH_ACT(act, CQ_BWD)
 }
+#undef CQ_BWD
+#undef CQ_WITH_ACT
 CQ_CPU_CLONES void plane_dx(float* d, const float* x, int64_t S, float a, float b, float m, float c) {
   dx_impl(d, x, S, a, b, m, c);
 }
