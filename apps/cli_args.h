@@ -8,7 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "tensor/device.h"
 #include "tensor/error.h"
+#include "tensor/runtime.h"
 
 namespace cq::apps {
 
@@ -79,6 +81,56 @@ inline std::vector<std::string> split_csv(const std::string& s) {
     start = c + 1;
   }
   return out;
+}
+
+// ---- --device / --precision / --fast-nondeterministic, shared by every command that computes ----
+// Add kDeviceValued to a command's valued options, kDeviceFlags to its flags, and kDeviceHelp to its help text.
+inline const std::set<std::string> kDeviceValued = {"device", "precision"};
+inline const std::set<std::string> kDeviceFlags = {"fast-nondeterministic"};
+inline const char* const kDeviceHelp =
+    "  --device cpu|cuda[:N]         where tensors live and ops run                      [cpu]\n"
+    "  --precision fp32|tf32         GPU math: fp32 matches the CPU; tf32 uses tensor cores for f32 GEMM/conv\n"
+    "                                (bf16 is not implemented and is refused)            [fp32]\n"
+    "  --fast-nondeterministic       GPU: let cuDNN pick the fastest algorithms even when not bit-reproducible\n";
+
+struct DeviceChoice {
+  Device device = Device::cpu();
+  ComputeOptions compute;
+  std::string str() const { return device.str(); }
+};
+
+// Reads the three options from a parse (defaults: cpu, fp32, deterministic). Malformed values and GPU-only options
+// with --device cpu are UsageErrors; a missing GPU is reported later, when the Context is made (exit code 1).
+inline DeviceChoice parse_device_choice(const ParsedArgs& a) {
+  DeviceChoice d;
+  auto usage = [](const std::string& opt, const std::string& msg) { return UsageError{"--" + opt + ": " + msg}; };
+  try {
+    d.device = Device::parse(a.get("device", "cpu"));
+  } catch (const Error& e) {
+    throw usage("device", e.what());
+  }
+  try {
+    d.compute.precision = parse_precision(a.get("precision", "fp32"));
+  } catch (const Error& e) {
+    throw usage("precision", e.what());
+  }
+  if (d.compute.precision == Precision::bf16)
+    throw usage("precision", "bf16 is not implemented (tensors are f32/f64 only); use fp32 or tf32");
+  d.compute.deterministic = !a.has("fast-nondeterministic");
+  if (d.device.is_cpu()) {
+    if (d.compute.precision != Precision::fp32)
+      throw usage("precision", std::string(precision_name(d.compute.precision)) +
+                                   " applies to --device cuda only (CPU kernels compute in the tensor's dtype)");
+    if (!d.compute.deterministic)
+      throw usage("fast-nondeterministic", "applies to --device cuda only (CPU kernels are always deterministic)");
+  }
+  return d;
+}
+
+// The union of two option sets (a command's own options plus the shared device ones).
+inline std::set<std::string> with(std::set<std::string> a, const std::set<std::string>& b) {
+  a.insert(b.begin(), b.end());
+  return a;
 }
 
 // Runs f, turning a cq::Error into a UsageError (values the library validates are usage errors at the CLI).

@@ -46,12 +46,15 @@ const char* kHelp =
 int cmd_demo(int argc, char** argv) {
   try {
     const ParsedArgs a = parse_args(argc, argv, 1,
-                                    {"out", "size", "epochs", "steps", "batch", "images", "threads", "seed"},
-                                    {"quick", "data-only", "quiet"}, false, "demo");
+                                    with({"out", "size", "epochs", "steps", "batch", "images", "threads", "seed"},
+                                         kDeviceValued),
+                                    with({"quick", "data-only", "quiet"}, kDeviceFlags), false, "demo");
     if (a.has("help")) {
       std::fputs(kHelp, stdout);
+      std::fputs(kDeviceHelp, stdout);
       return 0;
     }
+    const DeviceChoice dev = parse_device_choice(a);
     pipeline::DemoConfig cfg = a.has("quick") ? pipeline::DemoConfig::quick() : pipeline::DemoConfig();
     cfg.out = a.get("out", cfg.out);
     if (a.has("size")) as_usage_error([&] { pipeline::parse_size(a.get("size"), &cfg.height, &cfg.width); });
@@ -67,6 +70,8 @@ int cmd_demo(int argc, char** argv) {
       cfg.target_test = int(parse_long("images", n[3], 1, 100000));
     }
     cfg.threads = int(parse_long("threads", a.get("threads", "0"), 0, 1024));
+    cfg.device = dev.device;
+    cfg.compute = dev.compute;
     cfg.seed = uint64_t(parse_long("seed", a.get("seed", "0"), 0, (1L << 53)));
     cfg.data_only = a.has("data-only");
     if (a.has("quiet")) cfg.progress = nullptr;

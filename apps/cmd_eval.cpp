@@ -49,12 +49,14 @@ int cmd_eval(int argc, char** argv) {
     const ParsedArgs a = parse_args(argc, argv, 1,
                                     {"model", "data", "domains", "dcin", "ref-images", "exri", "gris-ref", "bank",
                                      "bank-images", "embedder", "weights", "color-space", "stats-threshold",
-                                     "sheet-images", "max-images", "threads", "out"},
-                                    {"quiet"}, false, "eval");
+                                     "sheet-images", "max-images", "threads", "out", "device", "precision"},
+                                    with({"quiet"}, kDeviceFlags), false, "eval");
     if (a.has("help")) {
       std::fputs(kHelp, stdout);
+      std::fputs(kDeviceHelp, stdout);
       return 0;
     }
+    const DeviceChoice dev = parse_device_choice(a);
     for (const char* k : {"model", "data", "domains", "out"})
       if (!a.has(k)) throw UsageError{std::string("--") + k + " is required (see cqseg eval --help)"};
     pipeline::EvalConfig cfg;
@@ -79,6 +81,8 @@ int cmd_eval(int argc, char** argv) {
     cfg.max_images = int(parse_long("max-images", a.get("max-images", "0"), 0, 1 << 30));
     cfg.threads = int(parse_long("threads", a.get("threads", "0"), 0, 1024));
     cfg.out = a.get("out");
+    cfg.device = dev.device;
+    cfg.compute = dev.compute;
     if (a.has("quiet")) cfg.progress = nullptr;
     const pipeline::EvalSummary s = pipeline::evaluate(cfg);
     // The headline table of each domain on stdout.

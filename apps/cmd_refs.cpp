@@ -31,14 +31,17 @@ const char* kHelp =
     "  PRESET           a Swin-V2 preset with --weights FILE.safetensors (published weights), e.g.\n"
     "                   swinv2_large_window12to24_192to384 (the paper's; 384x384 bilinear input, 1536-d);\n"
     "                   also swin_v2_t/s/b (torchvision) and swinv2_{tiny,small,base}_window8_256 (timm)\n"
-    "A bank remembers its embedder (name with the weights' SHA-256 prefix) and refuses queries from another.\n";
+    "A bank remembers its embedder (name with the weights' SHA-256 prefix) and refuses queries from another.\n"
+    "\n"
+    "device options (all subcommands; gris on cuda: histograms and distances on the GPU):\n";
 
 int gris(const ParsedArgs& a) {
   if (!a.has("images")) throw UsageError{"refs gris: --images DIR is required"};
   const int threads = int(parse_long("threads", a.get("threads", "0"), 0, 1024));
   const std::string dir = a.get("images");
   const auto files = pipeline::list_image_files(dir);
-  const pipeline::GrisReference g = pipeline::select_gris(files, threads, a.has("quiet") ? nullptr : stderr);
+  const pipeline::GrisReference g =
+      pipeline::select_gris(files, threads, a.has("quiet") ? nullptr : stderr, parse_device_choice(a).device);
   const std::string text = json::dump(pipeline::gris_to_json(g, dir), 2) + "\n";
   if (a.has("out")) {
     pipeline::write_text_atomic(a.get("out"), text);
@@ -53,7 +56,8 @@ int gris(const ParsedArgs& a) {
 int bank(const ParsedArgs& a) {
   for (const char* k : {"images", "embedder", "out"})
     if (!a.has(k)) throw UsageError{std::string("refs bank: --") + k + " is required"};
-  Context ctx({int(parse_long("threads", a.get("threads", "0"), 0, 1024)), 0});
+  const DeviceChoice dev = parse_device_choice(a);
+  Context ctx({int(parse_long("threads", a.get("threads", "0"), 0, 1024)), 0, dev.device, dev.compute});
   const auto files = pipeline::list_image_files(a.get("images"));
   const pipeline::ImageEmbedder emb = pipeline::make_embedder(ctx, a.get("embedder"), a.get("weights"));
   const dcin::RefBank b = pipeline::build_bank(ctx, emb, files, a.has("quiet") ? nullptr : stderr);
@@ -71,10 +75,14 @@ int query(const ParsedArgs& a) {
   if (!a.has("embedder"))
     throw UsageError{"refs query: --embedder is required (the bank " + a.get("bank") + " was built with '" +
                      b.embedder() + "': give unet:CKPT of that checkpoint, or the Swin preset with --weights)"};
-  Context ctx({int(parse_long("threads", a.get("threads", "0"), 0, 1024)), 0});
+  const DeviceChoice dev = parse_device_choice(a);
+  Context ctx({int(parse_long("threads", a.get("threads", "0"), 0, 1024)), 0, dev.device, dev.compute});
   const pipeline::ImageEmbedder emb = pipeline::make_embedder(ctx, a.get("embedder"), a.get("weights"));
   const std::vector<float> q = emb.embed(ctx, data::read_image(a.get("image")));
-  const auto matches = b.query(emb.e.name, q.data(), int64_t(q.size()), k);
+  const auto matches = dev.device.is_cuda()
+                           ? b.query(emb.e.name, q.data(), int64_t(q.size()), k,
+                                     b.embeddings_on(ctx.runtime_ptr(), dev.device))
+                           : b.query(emb.e.name, q.data(), int64_t(q.size()), k);
   std::printf("rank\tsimilarity\tfile\n");
   for (size_t i = 0; i < matches.size(); ++i)
     std::printf("%zu\t%.6f\t%s\n", i + 1, double(matches[i].score), matches[i].name.c_str());
@@ -87,16 +95,20 @@ int cmd_refs(int argc, char** argv) {
   try {
     if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
       std::fputs(kHelp, argc < 2 ? stderr : stdout);
+      std::fputs(kDeviceHelp, argc < 2 ? stderr : stdout);
       return argc < 2 ? 2 : 0;
     }
     const std::string sub = argv[1];
     const ParsedArgs a = parse_args(argc, argv, 2,
-                                    {"images", "out", "threads", "embedder", "weights", "bank", "image", "k"},
-                                    {"quiet"}, false, "refs");
+                                    with({"images", "out", "threads", "embedder", "weights", "bank", "image", "k"},
+                                         kDeviceValued),
+                                    with({"quiet"}, kDeviceFlags), false, "refs");
     if (a.has("help")) {
       std::fputs(kHelp, stdout);
+      std::fputs(kDeviceHelp, stdout);
       return 0;
     }
+    parse_device_choice(a);  // option errors first, whatever else is missing
     if (sub == "gris") return gris(a);
     if (sub == "bank") return bank(a);
     if (sub == "query") return query(a);

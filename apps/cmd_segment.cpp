@@ -45,6 +45,7 @@ const char* kHelp =
     "                                fundus black borders); -1 = all pixels                 [-1]\n"
     "  --threads N                   compute threads, 0 = all cores                         [0]\n"
     "  --out DIR                     output folder (created)\n";
+// (followed by kDeviceHelp)
 
 std::string stem_of(const std::string& path) { return std::filesystem::path(path).stem().string(); }
 
@@ -53,13 +54,16 @@ std::string stem_of(const std::string& path) { return std::filesystem::path(path
 int cmd_segment(int argc, char** argv) {
   try {
     const ParsedArgs a = parse_args(argc, argv, 1,
-                                    {"model", "dcin", "ref", "gris-ref", "bank", "bank-images", "embedder", "weights",
-                                     "color-space", "stats-threshold", "threads", "out"},
-                                    {"quiet"}, true, "segment");
+                                    with({"model", "dcin", "ref", "gris-ref", "bank", "bank-images", "embedder",
+                                          "weights", "color-space", "stats-threshold", "threads", "out"},
+                                         kDeviceValued),
+                                    with({"quiet"}, kDeviceFlags), true, "segment");
     if (a.has("help")) {
       std::fputs(kHelp, stdout);
+      std::fputs(kDeviceHelp, stdout);
       return 0;
     }
+    const DeviceChoice dev = parse_device_choice(a);
     if (a.positional.empty()) throw UsageError{"give at least one IMAGE (see cqseg segment --help)"};
     if (!a.has("model")) throw UsageError{"--model CKPT is required"};
     if (!a.has("out")) throw UsageError{"--out DIR is required"};
@@ -77,7 +81,7 @@ int cmd_segment(int argc, char** argv) {
       if (!stems.insert(stem_of(p)).second)
         throw UsageError{"two inputs share the file stem '" + stem_of(p) + "' (outputs are named by stem)"};
 
-    Context ctx({int(parse_long("threads", a.get("threads", "0"), 0, 1024)), 0});
+    Context ctx({int(parse_long("threads", a.get("threads", "0"), 0, 1024)), 0, dev.device, dev.compute});
     auto model = std::make_shared<pipeline::SegModel>(pipeline::load_seg_model(ctx, a.get("model")));
     if (mode == M::exri) refs.set_exri(ctx, a.get("ref"));
     if (g) {

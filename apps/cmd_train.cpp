@@ -15,7 +15,7 @@ namespace {
 
 const char* kHelp =
     "usage: cqseg train --data ROOT --out RUN_DIR [options]\n"
-    "       cqseg train --resume RUN_DIR [--epochs N] [--threads N] [--workers N] [--data ROOT]\n"
+    "       cqseg train --resume RUN_DIR [--epochs N] [--threads N] [--workers N] [--data ROOT] [--device D]\n"
     "\n"
     "Trains a U-Net (EfficientNet-B2 encoder) on ROOT/DOMAIN/SPLIT/{images,masks[,fov]} and validates on the source\n"
     "domain's validation split after every epoch.\n"
@@ -36,6 +36,8 @@ const char* kHelp =
     "  --threads N            compute threads, 0 = all cores  [0]\n"
     "  --classes K            classes incl. background        [2]\n"
     "  --workers N            data loading threads            [2]\n"
+    "  (device options; on --resume they default to the run's stored ones)\n";
+const char* kHelpTail =
     "  --skip-bad             skip unreadable/inconsistent samples with a warning instead of stopping\n"
     "  --init-weights FILE    safetensors: EfficientNet-B2 encoder (smp, timm or torchvision names),\n"
     "                         a full smp U-Net state dict, or a cqseg checkpoint\n"
@@ -66,15 +68,17 @@ void as_usage(F&& f) {
 }  // namespace
 
 int cmd_train(int argc, char** argv) {
-  static const std::set<std::string> kValued = {
+  static const std::set<std::string> kValued = with({
       "data", "train-domain", "train-split", "val-split", "mode", "epochs", "batch", "lr", "size", "lambdas", "seed",
-      "threads", "classes", "workers", "init-weights", "resume", "out", "max-steps", "max-val-batches"};
-  static const std::set<std::string> kFlags = {"skip-bad", "quiet", "help"};
+      "threads", "classes", "workers", "init-weights", "resume", "out", "max-steps", "max-val-batches"}, kDeviceValued);
+  static const std::set<std::string> kFlags = with({"skip-bad", "quiet", "help"}, kDeviceFlags);
   std::map<std::string, std::string> opts;
   try {
     opts = parse_args(argc, argv, 1, kValued, kFlags, /*allow_positional=*/false, "train").opts;
     if (opts.count("help")) {
       std::fputs(kHelp, stdout);
+      std::fputs(kDeviceHelp, stdout);
+      std::fputs(kHelpTail, stdout);
       return 0;
     }
 
@@ -83,7 +87,7 @@ int cmd_train(int argc, char** argv) {
     if (resuming) {
       // Only what may differ from the stored run; anything else given would silently not apply, so refuse it.
       static const std::set<std::string> kResumable = {"resume", "epochs", "threads", "workers", "data", "out",
-                                                       "quiet"};
+                                                       "quiet", "device", "precision", "fast-nondeterministic"};
       for (const auto& kv : opts)
         if (!kResumable.count(kv.first))
           throw UsageError{"--" + kv.first + " cannot be changed on --resume (the run keeps its stored config)"};
@@ -115,6 +119,18 @@ int cmd_train(int argc, char** argv) {
       else if (k == "out" || k == "resume") cfg.out = v;
       else if (k == "max-steps") cfg.max_steps = int(parse_long(k, v, 0, 1 << 30));
       else if (k == "max-val-batches") cfg.max_val_batches = int(parse_long(k, v, 0, 1 << 30));
+    }
+    {
+      // The device options; a resume keeps the stored ones unless given again.
+      ParsedArgs d;
+      d.opts = opts;
+      if (!d.has("device")) d.opts["device"] = cfg.device;
+      if (!d.has("precision")) d.opts["precision"] = cfg.precision;
+      if (!cfg.deterministic) d.opts["fast-nondeterministic"] = "1";
+      const DeviceChoice dc = parse_device_choice(d);
+      cfg.device = dc.device.str();
+      cfg.precision = precision_name(dc.compute.precision);
+      cfg.deterministic = dc.compute.deterministic;
     }
     if (!resuming && cfg.data_root.empty()) throw UsageError{"--data ROOT is required (see cqseg train --help)"};
     if (!resuming && cfg.out.empty()) throw UsageError{"--out RUN_DIR is required (see cqseg train --help)"};

@@ -54,6 +54,10 @@ size_t Adam::index_of(const std::string& name) const {
 int64_t Adam::step_count(const std::string& name) const { return state_[index_of(name)].step; }
 
 void Adam::step() {
+  // CUDA parameters are collected and updated by one fused launch per (device, dtype) after the loop; the gradient
+  // copies stay alive in `keep` until then.
+  std::vector<Tensor> keep;
+  std::vector<std::pair<Tensor, kernels::AdamTensorRef>> gpu;
   for (size_t i = 0; i < params_.size(); ++i) {
     const std::string& name = params_[i].first;
     const Tensor& p = params_[i].second;
@@ -73,10 +77,26 @@ void Adam::step() {
         adammath::step_scalars(opt_.lr, opt_.beta1, opt_.beta2, opt_.eps, opt_.weight_decay, opt_.amsgrad, s.step);
     if (p.numel() == 0) continue;
     if (p.device().is_cuda()) {
-      CQ_CUDA_CALL("adam", kernels::adam_update_cuda(p, g, s.exp_avg, s.exp_avg_sq, s.max_exp_avg_sq, sc));
+      keep.push_back(g);
+      gpu.push_back({p, {p.data_ptr(), g.data_ptr(), s.exp_avg.data_ptr(), s.exp_avg_sq.data_ptr(),
+                         sc.amsgrad ? s.max_exp_avg_sq.data_ptr() : nullptr, p.numel(), sc}});
     } else {
       kernels::adam_update_cpu(p, g, s.exp_avg, s.exp_avg_sq, s.max_exp_avg_sq, sc);
     }
+  }
+  // Group by device and dtype, keeping parameter order within a group (the update is per element, so grouping never
+  // changes a value).
+  std::vector<bool> done(gpu.size(), false);
+  for (size_t i = 0; i < gpu.size(); ++i) {
+    if (done[i]) continue;
+    const Tensor& like = gpu[i].first;
+    std::vector<kernels::AdamTensorRef> group;
+    for (size_t j = i; j < gpu.size(); ++j)
+      if (!done[j] && gpu[j].first.device() == like.device() && gpu[j].first.dtype() == like.dtype()) {
+        group.push_back(gpu[j].second);
+        done[j] = true;
+      }
+    CQ_CUDA_CALL("adam", kernels::adam_update_multi_cuda(like, like.dtype(), group));
   }
 }
 

@@ -1,6 +1,8 @@
 // Kernel entry points of the Adam update (CPU in adam_cpu.cpp, CUDA in adam_cuda.cu; same contract): every tensor is
 // contiguous with the parameter's shape, dtype (f32/f64) and device; vmax is undefined unless s.amsgrad.
 #pragma once
+#include <vector>
+
 #include "nn/adam_math.h"
 #include "tensor/tensor.h"
 
@@ -8,9 +10,23 @@ namespace cq::kernels {
 
 void adam_update_cpu(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v, const Tensor& vmax,
                      const adammath::StepScalars& s);
+// One parameter of a multi-tensor update: raw device pointers (kept alive by the caller until the update is issued;
+// later work on the same stream is ordered after it), its element count and its own step scalars (each parameter
+// has its own step count t, so its own bias corrections).
+struct AdamTensorRef {
+  void* p;
+  const void* g;
+  void* m;
+  void* v;
+  void* vmax;  // nullptr unless s.amsgrad
+  int64_t n;
+  adammath::StepScalars s;
+};
 #ifdef CQ_CUDA
-void adam_update_cuda(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v, const Tensor& vmax,
-                      const adammath::StepScalars& s);
+// Multi-tensor fused Adam: every tensor of `refs` (all of dtype dt on `like`'s device) updated by ONE kernel launch
+// (chunks of the concatenated parameters; each block finds its tensor by binary search over chunk offsets).
+// Per element the same adammath::adam_update as the CPU, so results do not depend on the grouping.
+void adam_update_multi_cuda(const Tensor& like, DType dt, const std::vector<AdamTensorRef>& refs);
 #endif
 
 }  // namespace cq::kernels

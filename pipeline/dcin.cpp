@@ -69,8 +69,12 @@ const char* dcin_column_title(DcinMode m) {
 // ---------------------------------------------------------------- GRIS
 
 GrisReference select_gris(const std::vector<std::string>& files, int threads, std::FILE* progress) {
+  return select_gris(files, threads, progress, Device::cpu());
+}
+
+GrisReference select_gris(const std::vector<std::string>& files, int threads, std::FILE* progress, Device device) {
   CQ_CHECK(!files.empty(), "GRIS: no images given");
-  Context ctx({std::max(1, threads), 0});
+  Context ctx({std::max(1, threads), 0, device});
   GrisReference g;
   g.files = files;
   const int64_t N = int64_t(files.size());
@@ -84,9 +88,16 @@ GrisReference select_gris(const std::vector<std::string>& files, int threads, st
     bar.update(i + 1, kNaN);
   }
   bar.finish();
-  dcin::GrisOptions go;
-  go.threads = ctx.threads();
-  const dcin::GrisResult r = dcin::gris_select(X.data(), N, dcin::kHistBins, go);
+  dcin::GrisResult r;
+  if (device.is_cuda()) {
+    Tensor h = Tensor::empty(ctx.runtime_ptr(), {N, dcin::kHistBins}, DType::f32, Device::cpu());
+    std::copy(X.begin(), X.end(), h.data<float>());
+    r = dcin::gris_select(h.to(device));
+  } else {
+    dcin::GrisOptions go;
+    go.threads = ctx.threads();
+    r = dcin::gris_select(X.data(), N, dcin::kHistBins, go);
+  }
   g.index = r.index;
   g.mean_dist = r.mean_dist;
   return g;
@@ -154,6 +165,7 @@ void DcinReferences::set_gris(Context& ctx, const std::string& image_path) {
 void DcinReferences::set_bank(std::shared_ptr<const dcin::RefBank> b, std::shared_ptr<const ImageEmbedder> e,
                               const std::string& images_dir) {
   CQ_CHECK(b && e, "LRIS: bank and embedder are both needed");
+  bank_on_device = Tensor();  // a new bank: re-upload on the next GPU query
   CQ_CHECK(b->embedder() == e->e.name, "LRIS: the bank was built with embedder '", b->embedder(),
            "' and refuses queries from '", e->e.name, "' (rebuild the bank with this embedder, or give its own)");
   CQ_CHECK(b->input_h() == e->e.input_h && b->input_w() == e->e.input_w, "LRIS: the bank's input size ",
@@ -178,6 +190,12 @@ void DcinReferences::check_for(const std::vector<DcinMode>& modes) const {
 dcin::BankMatch lris_match(Context& ctx, const DcinReferences& refs, const data::Image& rgb) {
   CQ_CHECK(refs.bank && refs.embedder, "LRIS: no bank");
   const std::vector<float> q = refs.embedder->embed(ctx, rgb);
+  if (ctx.device().is_cuda()) {
+    // Scores and top-k on the GPU over the bank uploaded once per references object.
+    if (!refs.bank_on_device.defined() || refs.bank_on_device.device() != ctx.device())
+      refs.bank_on_device = refs.bank->embeddings_on(ctx.runtime_ptr(), ctx.device());
+    return refs.bank->query(refs.embedder->e.name, q.data(), int64_t(q.size()), 1, refs.bank_on_device).front();
+  }
   return refs.bank->query(refs.embedder->e.name, q.data(), int64_t(q.size()), 1).front();
 }
 

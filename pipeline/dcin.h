@@ -44,6 +44,8 @@ struct GrisReference {
 // Histograms (cv2 bin order, L2-normalised, as the paper) of every file, then dcin::gris_select. Progress on
 // `progress` when not null.
 GrisReference select_gris(const std::vector<std::string>& files, int threads, std::FILE* progress = stderr);
+// The same on `device`: histograms and distances on the GPU for a CUDA device (refselect/refselect_cuda.h).
+GrisReference select_gris(const std::vector<std::string>& files, int threads, std::FILE* progress, Device device);
 // ref.json: {"format": "cqseg-gris-1", "images", "count", "histogram", "chosen": {"index", "file", "sha256",
 // "mean_distance"}, "mean_distances": [{"file", "sha256", "mean_distance"}, ...]}.
 json::Value gris_to_json(const GrisReference& g, const std::string& images_dir);
@@ -59,6 +61,7 @@ struct DcinReferences {
   std::shared_ptr<const ImageEmbedder> embedder;  // must be the bank's embedder
   std::string bank_images_dir;                    // "": the paths recorded in the bank
   std::map<int64_t, dcin::ColorStats> lris_stats;  // bank item -> statistics, filled on first use
+  mutable Tensor bank_on_device;                   // the bank's embeddings on the GPU, uploaded on first GPU query
 
   void set_exri(Context& ctx, const std::string& image_path);
   void set_gris(Context& ctx, const std::string& image_path);

@@ -93,9 +93,10 @@ data::Image argmax_mask(const Logits& l) {
 Tensor image_to_hwc(Context& ctx, const data::Image& rgb) {
   CQ_CHECK(rgb.c == 3 && rgb.px.size() == size_t(rgb.h) * rgb.w * 3, "image_to_hwc: expected RGB, got ", rgb.h, "x",
            rgb.w, "x", rgb.c);
-  Tensor t = ctx.empty({rgb.h, rgb.w, 3}, DType::u8);
+  // Filled on the host, then moved: with --device cuda the colour transfer runs on the GPU.
+  Tensor t = Tensor::empty(ctx.runtime_ptr(), {rgb.h, rgb.w, 3}, DType::u8, Device::cpu());
   std::memcpy(t.data<uint8_t>(), rgb.px.data(), rgb.px.size());
-  return t;
+  return t.to(ctx.device());
 }
 
 data::Image hwc_to_image(const Tensor& hwc) {

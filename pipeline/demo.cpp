@@ -71,6 +71,7 @@ json::Value config_json(const DemoConfig& c) {
   v.set("batch", json::Value::number(c.batch));
   v.set("seed", json::Value::number(double(c.seed)));
   v.set("threads", json::Value::number(c.threads));
+  v.set("device", json::Value::string(c.device.str()));
   v.set("images", json::Value::string("HQ train " + std::to_string(c.train) + ", val " + std::to_string(c.val) +
                                       ", test " + std::to_string(c.test) + "; LQ and CAM test " +
                                       std::to_string(c.target_test) + " each"));
@@ -120,6 +121,9 @@ TrainConfig train_config(const DemoConfig& c, const std::string& mode) {
   t.epochs = c.epochs, t.batch = c.batch, t.max_steps = c.max_steps;
   t.height = c.height, t.width = c.width;
   t.seed = c.seed, t.threads = c.threads, t.workers = 1;
+  t.device = c.device.str();
+  t.precision = precision_name(c.compute.precision);
+  t.deterministic = c.compute.deterministic;
   t.out = c.out + "/runs/" + mode;
   return t;
 }
@@ -214,11 +218,11 @@ DemoResult run_demo(const DemoConfig& cfg) {
   make_dirs(cfg.out + "/refs");
   const std::string ref_dir = spec.root + "/HQ/train";
   const std::vector<std::string> ref_files = list_image_files(ref_dir);
-  const GrisReference g = select_gris(ref_files, cfg.threads, cfg.progress);
+  const GrisReference g = select_gris(ref_files, cfg.threads, cfg.progress, cfg.device);
   write_text_atomic(cfg.out + "/refs/gris.json", json::dump(gris_to_json(g, ref_dir), 2) + "\n");
   std::vector<std::string> banks;
   {
-    Context ctx(ContextOptions{cfg.threads, 0, Device::cpu()});
+    Context ctx(ContextOptions{cfg.threads, 0, cfg.device, cfg.compute});
     for (size_t m = 0; m < ckpts.size(); ++m) {
       auto model = std::make_shared<SegModel>(load_seg_model(ctx, ckpts[m]));
       const ImageEmbedder emb = unet_embedder(model);
@@ -243,6 +247,8 @@ DemoResult run_demo(const DemoConfig& cfg) {
     e.gris_ref = cfg.out + "/refs/gris.json";
     e.bank = banks[m];
     e.threads = cfg.threads;
+    e.device = cfg.device;
+    e.compute = cfg.compute;
     e.sheet_images = 3;
     e.out = cfg.out;
     e.progress = cfg.progress;

@@ -18,6 +18,7 @@
 
 #include "nn/json.h"
 #include "pipeline/report.h"
+#include "tensor/runtime.h"
 
 namespace cq::pipeline {
 
@@ -32,6 +33,8 @@ struct DemoConfig {
   int batch = 2;
   int train = 40, val = 10, test = 20, target_test = 20;
   int threads = 0;
+  Device device = Device::cpu();  // training, evaluation and references (recalibration stays on the CPU)
+  ComputeOptions compute;
   uint64_t seed = 0;
   bool data_only = false;  // stop after writing the dataset
   std::FILE* progress = stderr;  // bars; nullptr = silent

@@ -51,7 +51,7 @@ struct Evaluator {
   std::map<std::string, std::shared_ptr<const dcin::RefBank>> bank_by_key;
   std::shared_ptr<const dcin::RefBank> given_bank;
 
-  explicit Evaluator(const EvalConfig& c) : cfg(c), ctx(ContextOptions{c.threads, 0, Device::cpu()}) {}
+  explicit Evaluator(const EvalConfig& c) : cfg(c), ctx(ContextOptions{c.threads, 0, c.device, c.compute}) {}
 
   std::string ref_dir(const SegModel& m) const {
     std::error_code ec;

@@ -30,6 +30,8 @@ struct EvalConfig {
   std::string ref_images, gris_ref, exri, bank, bank_images, embedder, weights;
   dcin::TransferOptions transfer;
   int threads = 0;
+  Device device = Device::cpu();  // where models run and colour transfer happens
+  ComputeOptions compute;         // GPU precision / determinism
   int sheet_images = 3;  // images per domain on the overlay sheet (0: no sheets)
   int max_images = 0;    // per domain, 0 = all (quick runs)
   std::string out;       // report.md, metrics.json, overlays/

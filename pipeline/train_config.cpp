@@ -63,7 +63,17 @@ void TrainConfig::validate() const {
            "train: --lambdas must be non-negative");
   CQ_CHECK(threads >= 0 && threads <= 1024, "train: --threads must be in 0..1024, got ", threads);
   CQ_CHECK(workers >= 0 && workers <= 64, "train: --workers must be in 0..64, got ", workers);
+  compute_options();  // throws on a bad precision
+  Device::parse(device);
   CQ_CHECK(max_steps >= 0 && max_val_batches >= 0, "train: step limits must be >= 0");
+}
+
+ComputeOptions TrainConfig::compute_options() const {
+  ComputeOptions c;
+  c.precision = parse_precision(precision);
+  CQ_CHECK(c.precision != Precision::bf16, "train: precision bf16 is not implemented; use fp32 or tf32");
+  c.deterministic = deterministic;
+  return c;
 }
 
 json::Value TrainConfig::to_json() const {
@@ -85,6 +95,9 @@ json::Value TrainConfig::to_json() const {
   v.set("seed", json::Value::string(std::to_string(seed)));
   v.set("threads", json::Value::number(threads));
   v.set("workers", json::Value::number(workers));
+  v.set("device", json::Value::string(device));
+  v.set("precision", json::Value::string(precision));
+  v.set("deterministic", json::Value::boolean(deterministic));
   v.set("skip_bad", json::Value::boolean(skip_bad));
   v.set("init_weights", json::Value::string(init_weights));
   v.set("out", json::Value::string(out));
@@ -98,7 +111,7 @@ TrainConfig TrainConfig::from_json(const json::Value& v) {
   TrainConfig c;
   const std::set<std::string> known = {"data_root", "train_domain", "train_split", "val_split", "mode", "model",
                                        "classes", "epochs", "batch", "lr", "height", "width", "lambdas", "seed",
-                                       "threads", "workers", "skip_bad", "init_weights", "out", "max_steps",
+                                       "threads", "workers", "device", "precision", "deterministic", "skip_bad", "init_weights", "out", "max_steps",
                                        "max_val_batches"};
   for (const auto& kv : v.as_object())
     CQ_CHECK(known.count(kv.first), "train config: unknown key '", kv.first, "'");
@@ -133,6 +146,9 @@ TrainConfig TrainConfig::from_json(const json::Value& v) {
   }
   integer("threads", c.threads);
   integer("workers", c.workers);
+  str("device", c.device);  // absent in checkpoints older than the CUDA options: the defaults (cpu, fp32) apply
+  str("precision", c.precision);
+  if (const json::Value* x = v.find("deterministic")) c.deterministic = x->as_bool();
   if (const json::Value* x = v.find("skip_bad")) c.skip_bad = x->as_bool();
   str("init_weights", c.init_weights);
   str("out", c.out);

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "nn/json.h"
+#include "tensor/runtime.h"
 
 namespace cq::pipeline {
 
@@ -25,6 +26,11 @@ struct TrainConfig {
   uint64_t seed = 0;
   int threads = 0;                   // compute threads; 0 = all cores
   int workers = 2;                   // loader threads decoding ahead
+  // Where the model trains (Device::parse text) and how GPU math may trade accuracy/reproducibility for speed
+  // (parse_precision text; deterministic = no --fast-nondeterministic). All three may change on --resume.
+  std::string device = "cpu";
+  std::string precision = "fp32";
+  bool deterministic = true;
   bool skip_bad = false;
   std::string init_weights;          // safetensors: encoder (smp/timm/torchvision names), full smp state or checkpoint
   std::string out;                   // RUN_DIR
@@ -34,6 +40,7 @@ struct TrainConfig {
 
   // Throws cq::Error naming the option on any invalid value.
   void validate() const;
+  ComputeOptions compute_options() const;
   json::Value to_json() const;
   // Strict: unknown keys or wrong types throw (a checkpoint from another program is not silently half-read).
   static TrainConfig from_json(const json::Value& v);

@@ -65,6 +65,8 @@ struct Session {
     ContextOptions co;
     co.threads = cfg.threads;
     co.seed = cfg.seed;
+    co.device = Device::parse(cfg.device);
+    co.compute = cfg.compute_options();
     ctx = std::make_unique<Context>(co);
     model = models::make_model(*ctx, cfg.model, cfg.classes);
     data::DatasetOptions dopt;
@@ -239,8 +241,9 @@ struct Session {
 
 void check_same(const TrainConfig& a, const TrainConfig& b, const std::string& path) {
   auto ja = a.to_json(), jb = b.to_json();
-  // Fields a resume may change: the target epoch count, compute threads, loader workers, where the data now lives.
-  for (const char* k : {"epochs", "threads", "workers", "data_root", "out"}) {
+  // Fields a resume may change: the target epoch count, compute threads and device, loader workers, where the data
+  // now lives.
+  for (const char* k : {"epochs", "threads", "workers", "device", "precision", "deterministic", "data_root", "out"}) {
     ja.set(k, json::Value());
     jb.set(k, json::Value());
   }

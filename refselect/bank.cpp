@@ -1,5 +1,6 @@
 #include "refselect/bank.h"
 
+
 #include <algorithm>
 #include <array>
 #include <map>
@@ -9,6 +10,8 @@
 
 #include "nn/json.h"
 #include "nn/safetensors.h"
+#include "refselect/refselect_cuda.h"
+#include "tensor/backend.h"
 
 namespace cq::dcin {
 
@@ -183,7 +186,7 @@ RefBank RefBank::load(const std::string& path) {
   return b;
 }
 
-std::vector<BankMatch> RefBank::query(const std::string& embedder, const float* emb, int64_t d, int k) const {
+std::vector<float> RefBank::prepare_query(const std::string& embedder, const float* emb, int64_t d, int k) const {
   CQ_CHECK(embedder == embedder_, label_, ": built with embedder '", embedder_, "', refuses a query embedded by '",
            embedder, "' (rebuild the bank with '", embedder, "' or query with '", embedder_, "')");
   CQ_CHECK(d == dim_, label_, ": query embedding has ", d, " values, the bank's have ", dim_);
@@ -191,6 +194,11 @@ std::vector<BankMatch> RefBank::query(const std::string& embedder, const float* 
   std::vector<float> q(emb, emb + d);
   for (int64_t j = 0; j < d; ++j) q[j] -= center_[static_cast<size_t>(j)];
   CQ_CHECK(normalise(q.data(), d), label_, ": query embedding is not finite or equals the bank's centre");
+  return q;
+}
+
+std::vector<BankMatch> RefBank::query(const std::string& embedder, const float* emb, int64_t d, int k) const {
+  const std::vector<float> q = prepare_query(embedder, emb, d, k);
   const int64_t n = size();
   std::vector<float> score(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
@@ -207,6 +215,30 @@ std::vector<BankMatch> RefBank::query(const std::string& embedder, const float* 
   });
   std::vector<BankMatch> out;
   for (int64_t i = 0; i < kk; ++i) out.push_back({idx[i], names_[idx[i]], score[idx[i]]});
+  return out;
+}
+
+Tensor RefBank::embeddings_on(const std::shared_ptr<Runtime>& rt, Device dev) const {
+  Tensor h = Tensor::empty(rt, {size(), dim_}, DType::f32, Device::cpu());
+  if (!emb_.empty()) std::memcpy(h.data<float>(), emb_.data(), sizeof(float) * emb_.size());
+  return h.to(dev);
+}
+
+std::vector<BankMatch> RefBank::query(const std::string& embedder, const float* emb, int64_t d, int k,
+                                      const Tensor& bank_dev) const {
+  CQ_CHECK(bank_dev.defined() && bank_dev.dtype() == DType::f32 && bank_dev.dim() == 2 &&
+               bank_dev.size(0) == size() && bank_dev.size(1) == dim_ && bank_dev.is_contiguous(),
+           label_, ": device embeddings must be embeddings_on()'s [", size(), ",", dim_, "] f32, got ",
+           bank_dev.defined() ? bank_dev.describe() : std::string("nothing"));
+  if (!bank_dev.device().is_cuda()) return query(embedder, emb, d, k);
+  const std::vector<float> q = prepare_query(embedder, emb, d, k);
+  Tensor qh = Tensor::empty(bank_dev.runtime_ptr(), {d}, DType::f32, Device::cpu());
+  std::memcpy(qh.data<float>(), q.data(), sizeof(float) * q.size());
+  std::vector<int64_t> idx;
+  std::vector<float> score;
+  CQ_CUDA_CALL("lris query", cudaimpl::cosine_topk(bank_dev, qh.to(bank_dev.device()), k, idx, score));
+  std::vector<BankMatch> out;
+  for (size_t i = 0; i < idx.size(); ++i) out.push_back({idx[i], names_[idx[i]], score[i]});
   return out;
 }
 

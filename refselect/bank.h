@@ -61,10 +61,20 @@ class RefBank {
   BankMatch query1(const std::string& embedder, const std::vector<float>& emb) const {
     return query(embedder, emb.data(), static_cast<int64_t>(emb.size()), 1).front();
   }
+  // The bank's (centred, normalised) embeddings as an f32 [N,D] tensor on `dev` of runtime rt: upload once, then
+  // pass to the query below for every image.
+  Tensor embeddings_on(const std::shared_ptr<Runtime>& rt, Device dev) const;
+  // As query(), with the cosine scores and the top-k computed where bank_dev lives (on a GPU: one warp per bank
+  // row, double accumulation, block top-k; refselect/refselect_cuda.h). The query is centred and normalised on the
+  // host (D values). Scores match the CPU to float rounding.
+  std::vector<BankMatch> query(const std::string& embedder, const float* emb, int64_t d, int k,
+                               const Tensor& bank_dev) const;
   // Embeds one image [1,3,H,W] (H,W = the bank's input size) with e and queries.
   std::vector<BankMatch> query(const Embedder& e, const Tensor& nchw, int k = 1) const;
 
  private:
+  // The checked, centred and normalised query (shared by both query paths).
+  std::vector<float> prepare_query(const std::string& embedder, const float* emb, int64_t d, int k) const;
   std::string label_ = "reference bank";  // the file, in messages
   std::string embedder_;
   int input_h_ = 0, input_w_ = 0;

@@ -4,6 +4,8 @@
 #include <cmath>
 
 #include "kernels/matmul/gemm.h"
+#include "refselect/refselect_cuda.h"
+#include "tensor/backend.h"
 #include "tensor/runtime.h"
 
 namespace cq::dcin {
@@ -85,20 +87,24 @@ GrisResult gris_select(const float* X, int64_t N, int64_t D, const GrisOptions& 
 }
 
 namespace {
-void check_feats(const Tensor& h, const char* op) {
-  CQ_CHECK(h.defined() && h.dtype() == DType::f32 && h.dim() == 2 && h.device().is_cpu(), op,
-           ": expected f32 [N,D] features on the CPU, got ", h.defined() ? h.describe() : std::string("nothing"));
+void check_feats(const Tensor& h, const char* op, bool cpu_only) {
+  CQ_CHECK(h.defined() && h.dtype() == DType::f32 && h.dim() == 2 && (!cpu_only || h.device().is_cpu()), op,
+           ": expected f32 [N,D] features", cpu_only ? " on the CPU" : "", ", got ",
+           h.defined() ? h.describe() : std::string("nothing"));
 }
 }  // namespace
 
 GrisResult gris_select(const Tensor& hists, int64_t block) {
-  check_feats(hists, "gris_select");
+  check_feats(hists, "gris_select", false);
   Tensor h = hists.contiguous();
+  if (h.device().is_cuda()) {
+    CQ_CUDA_CALL("gris_select", return cudaimpl::gris_select(h, block));
+  }
   return gris_select(h.data<float>(), h.size(0), h.size(1), {block, h.runtime().threads()});
 }
 
 Tensor pairwise_distances(const Tensor& hists, int64_t block) {
-  check_feats(hists, "pairwise_distances");
+  check_feats(hists, "pairwise_distances", true);
   Tensor h = hists.contiguous();
   const int64_t N = h.size(0);
   Tensor out = h.new_empty({N, N});

@@ -24,7 +24,9 @@ struct GrisOptions {
 
 // X: N x D row-major float features (e.g. L2-normalised 512-bin histograms). N >= 1.
 GrisResult gris_select(const float* X, int64_t N, int64_t D, const GrisOptions& opts);
-// hists: f32 [N,D] CPU tensor; threads from its runtime.
+// hists: f32 [N,D] tensor; threads from its runtime. On a CUDA device: cuBLAS GEMM tiles of `block` (at least 256;
+// 4096 keeps an H200 busy) with a fused distance + row-sum epilogue (refselect/refselect_cuda.h); same contract,
+// values equal to the CPU's up to float rounding of the dot products.
 GrisResult gris_select(const Tensor& hists, int64_t block = 1024);
 
 // The full N x N distance matrix by the same tile arithmetic (for inspection and tests; holds N^2 floats).

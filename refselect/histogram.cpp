@@ -8,6 +8,8 @@
 #include <cstring>
 #include <vector>
 
+#include "refselect/refselect_cuda.h"
+#include "tensor/backend.h"
 #include "tensor/runtime.h"
 
 namespace cq::dcin {
@@ -17,8 +19,7 @@ void check_rgb(const Tensor& image, const std::string& what) {
   CQ_CHECK(image.defined(), what, ": no image");
   CQ_CHECK(image.dtype() == DType::u8 && image.dim() == 3 && image.size(2) == 3, what,
            ": expected a u8 RGB image [H,W,3], got ", image.describe());
-  CQ_CHECK(image.is_contiguous() && image.device().is_cpu(), what, ": histogram needs a contiguous CPU image, got ",
-           image.describe());
+  CQ_CHECK(image.is_contiguous(), what, ": histogram needs a contiguous image, got ", image.describe());
 }
 
 template <int S0, int S2>  // shifts of byte 0 and byte 2 (byte 1 always << 3)
@@ -37,6 +38,10 @@ void count_range(const uint8_t* p, int64_t n, uint32_t* t /* 4 x 512 */) {
 
 void color_hist_counts(const Tensor& image, int64_t* counts, HistOrder order, int threads, const std::string& what) {
   check_rgb(image, what);
+  if (image.device().is_cuda()) {
+    CQ_CUDA_CALL("color_hist", cudaimpl::hist_counts(image, counts, order));
+    return;
+  }
   const int64_t n = image.size(0) * image.size(1);
   const uint8_t* px = image.data<uint8_t>();
   // Small images are not worth waking threads for; the counts are the same either way.

@@ -20,13 +20,14 @@ struct HistOptions {
 
 constexpr int kHistBins = 512;
 
-// Raw counts of image (u8 HWC [H,W,3] RGB, CPU) into counts[512] (overwritten). Deterministic (integer counts).
+// Raw counts of image (u8 HWC [H,W,3] RGB, contiguous, CPU or CUDA) into host counts[512] (overwritten).
+// Deterministic (integer counts). On a GPU: privatised shared-memory bins (refselect/refselect_cuda.h).
 void color_hist_counts(const Tensor& image, int64_t* counts, HistOrder order, int threads,
                        const std::string& what = "image");
 // Normalised histogram written to out[512] (float). An image with no pixels is an error naming `what`.
 void color_hist(const Tensor& image, float* out, const HistOptions& opts, int threads,
                 const std::string& what = "image");
-// Convenience: f32 [512] tensor on the CPU.
+// Convenience: f32 [512] tensor on the CPU (whatever the image's device).
 Tensor color_hist(const Tensor& image, const HistOptions& opts = {}, const std::string& what = "image");
 
 }  // namespace cq::dcin

@@ -2,10 +2,16 @@
 
 #include <cstring>
 
+#include "tensor/cuda_backend.h"
+
 namespace cq {
 
 Context::Context(ContextOptions opts)
-    : rt_(std::make_shared<Runtime>(opts.threads)), rng_(opts.seed), device_(opts.device) {}
+    : rt_(std::make_shared<Runtime>(opts.threads)), rng_(opts.seed), device_(opts.device) {
+  rt_->set_compute(opts.compute);
+  // Fail here, with the reason, rather than at the first tensor: "no CUDA device found (cudaGetDeviceCount: ...)".
+  if (device_.is_cuda()) cuda::require_device(device_.index);
+}
 
 Tensor Context::empty(const Shape& shape, DType dt) const { return Tensor::empty(rt_, shape, dt, device_); }
 

@@ -16,6 +16,7 @@ struct ContextOptions {
   int threads = 0;  // 0 = all cores
   uint64_t seed = 0;
   Device device = Device::cpu();
+  ComputeOptions compute = {};  // precision and determinism of GPU math (ignored by CPU kernels)
 };
 
 class Context {

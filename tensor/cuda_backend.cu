@@ -3,6 +3,7 @@
 
 #include <map>
 #include <mutex>
+#include <string>
 
 #include "tensor/cuda_backend.h"
 #include "tensor/cuda_check.h"
@@ -22,6 +23,24 @@ int device_count() {
 }
 
 bool available() { return device_count() > 0; }
+
+std::string unavailable_reason() {
+  int n = 0;
+  const cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    return std::string("cudaGetDeviceCount: ") + cudaGetErrorString(e);
+  }
+  return n > 0 ? std::string() : std::string("cudaGetDeviceCount: 0 devices");
+}
+
+void require_device(int index) {
+  const std::string why = unavailable_reason();
+  if (!why.empty()) fail("--device cuda:", index, ": no CUDA device found (", why, ")");
+  const int n = device_count();
+  CQ_CHECK(index >= 0 && index < n, "--device cuda:", index, ": device not present (", n, " CUDA device",
+           n == 1 ? "" : "s", ", indices 0..", n - 1, ")");
+}
 
 namespace {
 class CudaCachingAllocator final : public Allocator {
@@ -86,8 +105,7 @@ class CudaCachingAllocator final : public Allocator {
 }  // namespace
 
 std::unique_ptr<Allocator> make_allocator(int device) {
-  CQ_CHECK(device >= 0 && device < device_count(), "CUDA: device ", device, " not present (", device_count(),
-           " devices)");
+  require_device(device);
   return std::make_unique<CudaCachingAllocator>(device);
 }
 

@@ -16,6 +16,9 @@ struct Device {
   std::string str() const { return is_cpu() ? "cpu" : "cuda:" + std::to_string(index); }
   static Device cpu() { return {}; }
   static Device cuda(int i = 0) { return {DeviceType::CUDA, i}; }
+  // "cpu", "cuda" (= cuda:0) or "cuda:N"; anything else throws cq::Error naming the text. Does not check that the
+  // device exists (Context does, with the driver's reason).
+  static Device parse(const std::string& text);
 };
 
 }  // namespace cq

@@ -1,14 +1,16 @@
 // CUDA matmul through cuBLAS strided-batched GEMM.
 //   out [B..., M, N] = a [B..., M, K] x b [B..., K, N]   (a, b broadcast views; out contiguous)
 // cuBLAS is column-major: a row-major C[M,N] is a column-major C^T[N,M], so we ask for C^T = op(B)^T op(A)^T.
-// The handle is created per call: correctness first and no process globals (see tensor/runtime.h). cublasCreate is
-// not free (it allocates a workspace), so a per-Runtime, per-device handle cache is the planned follow-up. FP32 stays in CUBLAS_DEFAULT_MATH (no TF32), so results match the CPU to float rounding.
+// The handle is the Runtime's cached one for the device (tensor/cuda_resources.h). Precision fp32 keeps
+// CUBLAS_DEFAULT_MATH (no TF32), so results match the CPU to float rounding; tf32 switches to TF32 tensor-core math.
+// f64 GEMMs are unaffected by the precision setting.
 #include <cublas_v2.h>
 
 #include "kernels/matmul/matmul.h"
 #include "kernels/matmul/matmul_math.h"
 #include "tensor/backend.h"
 #include "tensor/cuda_check.h"
+#include "tensor/cuda_resources.h"
 
 namespace cq::kernels {
 namespace {
@@ -16,18 +18,6 @@ namespace {
 void cublas_check(cublasStatus_t s, const char* what) {
   if (s != CUBLAS_STATUS_SUCCESS) fail("matmul: cuBLAS error ", static_cast<int>(s), " in ", what);
 }
-
-class CublasHandle {
- public:
-  CublasHandle() { cublas_check(cublasCreate(&h_), "cublasCreate"); }
-  ~CublasHandle() { cublasDestroy(h_); }
-  CublasHandle(const CublasHandle&) = delete;
-  CublasHandle& operator=(const CublasHandle&) = delete;
-  cublasHandle_t get() const { return h_; }
-
- private:
-  cublasHandle_t h_ = nullptr;
-};
 
 // An operand as (pointer offset, ld, trans, batch stride): usable in place when its matrix layout is BLAS-compatible
 // and its batch axes advance by one uniform stride (0 for a broadcast matrix); otherwise a contiguous copy.
@@ -81,12 +71,11 @@ void matmul_cuda(const Tensor& out, const Tensor& a_in, const Tensor& b_in) {
     Tensor(out).zero_();  // (a handle copy: zero_ is non-const)
     return;
   }
-  CQ_CUDA_CHECK(cudaSetDevice(out.device().index));
+  cublasHandle_t h = cuda::cublas_for(out);  // also makes out's device current
   Operand a = prepare(a_in), b = prepare(b_in);
   CQ_CHECK(M <= INT32_MAX && N <= INT32_MAX && K <= INT32_MAX && batch <= INT32_MAX && a.m.ld <= INT32_MAX &&
                b.m.ld <= INT32_MAX,
            "matmul: sizes exceed cuBLAS's 32-bit limits: a ", a_in.describe(), ", b ", b_in.describe());
-  CublasHandle h;
   cublasOperation_t op_b = b.m.trans ? CUBLAS_OP_T : CUBLAS_OP_N;
   cublasOperation_t op_a = a.m.trans ? CUBLAS_OP_T : CUBLAS_OP_N;
   int m = static_cast<int>(N), n = static_cast<int>(M), k = static_cast<int>(K);
@@ -100,11 +89,11 @@ void matmul_cuda(const Tensor& out, const Tensor& a_in, const Tensor& b_in) {
     const scalar_t* pa = static_cast<const scalar_t*>(a.t.storage()->data()) + a.t.offset();
     scalar_t* pc = out.data<scalar_t>();
     if constexpr (sizeof(scalar_t) == 4) {
-      cublas_check(cublasSgemmStridedBatched(h.get(), op_b, op_a, m, n, k, &one, pb, ldb, sb, pa, lda, sa, &zero, pc,
+      cublas_check(cublasSgemmStridedBatched(h, op_b, op_a, m, n, k, &one, pb, ldb, sb, pa, lda, sa, &zero, pc,
                                              ldc, sc, count),
                    "cublasSgemmStridedBatched");
     } else {
-      cublas_check(cublasDgemmStridedBatched(h.get(), op_b, op_a, m, n, k, &one, pb, ldb, sb, pa, lda, sa, &zero, pc,
+      cublas_check(cublasDgemmStridedBatched(h, op_b, op_a, m, n, k, &one, pb, ldb, sb, pa, lda, sa, &zero, pc,
                                              ldc, sc, count),
                    "cublasDgemmStridedBatched");
     }
