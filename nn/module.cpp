@@ -103,6 +103,24 @@ void Module::to(Device dev) {
   }
 }
 
+void Module::to(DType dt) {
+  CQ_CHECK(dt == DType::f32 || dt == DType::f64, "Module::to: only f32 and f64 models are supported, got ",
+           dtype_name(dt));
+  for (auto& kv : state_dict()) {
+    Tensor& t = kv.second;
+    if (t.dtype() == dt || (t.dtype() != DType::f32 && t.dtype() != DType::f64)) continue;  // counters stay integer
+    Tensor conv = t.detach().to(dt);
+    TensorImpl& impl = t.impl();
+    bool rg = impl.requires_grad;
+    impl.storage = conv.storage();
+    impl.offset = conv.offset();
+    impl.strides = conv.strides();
+    impl.dtype = dt;
+    impl.grad.reset();
+    impl.requires_grad = rg;
+  }
+}
+
 void Module::zero_grad() {
   for (auto& kv : named_parameters()) kv.second.zero_grad();
 }

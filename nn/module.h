@@ -41,6 +41,9 @@ class Module {
   bool is_training() const { return training_; }
   // Moves every parameter and buffer to dev in place (handles held by layers stay valid).
   void to(Device dev);
+  // Converts every floating parameter and buffer to dt (f32 or f64) in place; integer buffers are kept. Used to run a
+  // model in float64 (gradient parity free of f32 rounding, see tests/models/unet_train_step_test.cpp).
+  void to(DType dt);
   void zero_grad();
 
  protected:

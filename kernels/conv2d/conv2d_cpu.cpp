@@ -6,7 +6,10 @@
 //   grad_x    dx_g = col2im(W_g^T [Kg, Cog] * G_g [Cog, P])
 //   grad_bias gb[co] = sum over n, then over p, of g[n, co, p]
 // col_g = im2col(x[n, grp]) (conv2d_math.h) except for 1x1 stride-1 unpadded convs, where it is x[n, grp] itself.
-// Depthwise (G == C_in == C_out) uses the direct kernels of depthwise_cpu.cpp instead. Every output element is owned by one thread and summed in
+// col_g is never stored: the GEMM packs its panels straight from the image (implicit GEMM, im2col_source.h). For
+// stride 1, dx_g is the full conv of G_g with the flipped weights (implicit GEMM too); other strides use col2im.
+// Depthwise (G == C_in == C_out) uses the direct kernels of depthwise_cpu.cpp. Every output element is owned by one
+// thread and summed in
 // a fixed order, so results are bit-identical for any thread count.
 #include <algorithm>
 #include <vector>
@@ -14,6 +17,7 @@
 #include "kernels/conv2d/conv2d.h"
 #include "kernels/conv2d/conv2d_math.h"
 #include "kernels/conv2d/depthwise_cpu.h"
+#include "kernels/conv2d/im2col_source.h"
 #include "kernels/matmul/gemm.h"
 #include "tensor/backend.h"
 #include "tensor/runtime.h"
@@ -61,28 +65,6 @@ DepthwiseGeom depthwise_geom(const Geom& g, const Conv2dParams& p) {
 
 // Loops below go parallel only when there is enough work; results do not depend on it.
 constexpr int64_t kParallelWork = int64_t(1) << 15;
-
-template <class T>
-void im2col(const Im2colGeom& m, const T* x, T* col, int threads) {
-  int64_t rows = m.rows(), P = m.cols();
-#pragma omp parallel for num_threads(threads) if (threads > 1 && rows * P > kParallelWork)
-  for (int64_t r = 0; r < rows; ++r) {
-    int64_t kj = r % m.kw, ki = (r / m.kw) % m.kh, c = r / (m.kw * m.kh);
-    int64_t lo, hi;
-    conv_valid_range(m.W, kj, m.sw, m.pl, m.OW, &lo, &hi);
-    T* dst = col + r * P;
-    for (int64_t oh = 0; oh < m.OH; ++oh) {
-      T* d = dst + oh * m.OW;
-      int64_t ih = conv_in_coord(oh, ki, m.sh, m.pt);
-      if (ih < 0 || ih >= m.H) {
-        std::fill(d, d + m.OW, T(0));
-        continue;
-      }
-      const T* src = x + (c * m.H + ih) * m.W;
-      for (int64_t ow = 0; ow < m.OW; ++ow) d[ow] = (ow >= lo && ow <= hi) ? src[conv_in_coord(ow, kj, m.sw, m.pl)] : T(0);
-    }
-  }
-}
 
 // dx [C, H, W] (overwritten) = sum of col's entries onto the pixels they were read from. Each channel is one thread's,
 // and within it the taps are added in (ki, kj, oh, ow) order.
@@ -142,19 +124,19 @@ void conv2d_forward_cpu(const Tensor& out, const Tensor& x, const Tensor& w, con
     bool direct = is_pointwise(g, p);
     Im2colGeom m = im2col_geom(g, p);
     int64_t Cg = g.Cg(), Cog = g.Cog(), Kg = g.Kg(), P = g.P();
-    std::vector<T> col(direct ? 0 : static_cast<size_t>(Kg * P));
     for (int64_t n = 0; n < g.N; ++n)
       for (int64_t grp = 0; grp < g.G; ++grp) {
         const T* xg = px + (n * g.C + grp * Cg) * g.H * g.W;
-        const T* B = xg;
-        if (!direct) {
-          im2col<T>(m, xg, col.data(), threads);
-          B = col.data();
-        }
         T* og = po + (n * g.CO + grp * Cog) * P;
         if (pb)
           for (int64_t co = 0; co < Cog; ++co) std::fill(og + co * P, og + (co + 1) * P, pb[grp * Cog + co]);
-        gemm_cpu<T>(false, false, Cog, P, Kg, T(1), pw + grp * Cog * Kg, Kg, B, P, pb ? T(1) : T(0), og, P, threads);
+        const T* wg = pw + grp * Cog * Kg;
+        if (direct) {
+          gemm_cpu<T>(false, false, Cog, P, Kg, T(1), wg, Kg, xg, P, pb ? T(1) : T(0), og, P, threads);
+        } else {
+          gemm_cpu_implicit<T>(false, Cog, P, Kg, T(1), wg, Kg, Im2colSource<T>(m, xg), pb ? T(1) : T(0), og, P,
+                               threads);
+        }
       }
   });
 }
@@ -177,29 +159,52 @@ void conv2d_backward_cpu(const Tensor& gout, const Tensor& x, const Tensor& w, c
     bool direct = is_pointwise(g, p);
     Im2colGeom m = im2col_geom(g, p);
     int64_t Cg = g.Cg(), Cog = g.Cog(), Kg = g.Kg(), P = g.P();
-    std::vector<T> col(direct ? 0 : static_cast<size_t>(Kg * P));
+    // grad_x of a stride-1 conv is the full conv of G with the flipped, transposed weights: implicit GEMM again,
+    // no column matrix and no col2im. Other strides scatter a column matrix back (col2im).
+    bool transposed_conv = !direct && gx.defined() && p.stride_h == 1 && p.stride_w == 1 && p.pad_t < g.kh &&
+                           p.pad_b < g.kh && p.pad_l < g.kw && p.pad_r < g.kw;
+    Im2colGeom mt{Cog, g.OH, g.OW, g.kh, g.kw, g.H, g.W, 1, 1, g.kh - 1 - p.pad_t, g.kw - 1 - p.pad_l};
+    std::vector<T> wflip(transposed_conv ? static_cast<size_t>(g.G * Cg * Cog * g.kh * g.kw) : 0);
+    if (transposed_conv) {
+      // wflip[grp][c][(co * kh + a) * kw + b] = w[grp * Cog + co][c][kh - 1 - a][kw - 1 - b]
+      const T* pw = w.data<T>();
+      int64_t kk = g.kh * g.kw;
+      for (int64_t grp = 0; grp < g.G; ++grp)
+        for (int64_t c = 0; c < Cg; ++c)
+          for (int64_t co = 0; co < Cog; ++co)
+            for (int64_t t = 0; t < kk; ++t)
+              wflip[((grp * Cg + c) * Cog + co) * kk + t] = pw[((grp * Cog + co) * Cg + c) * kk + (kk - 1 - t)];
+    }
+    Tensor col;  // only for col2im; from the runtime's caching allocator (no page faults on every call)
+    if (!direct && gx.defined() && !transposed_conv) col = gout.new_empty({Kg * P});
     if (gw.defined() && g.N == 0) Tensor(gw).zero_();  // (a handle copy: zero_ is non-const)
     for (int64_t n = 0; n < g.N; ++n)
       for (int64_t grp = 0; grp < g.G; ++grp) {
         const T* gg = pg + (n * g.CO + grp * Cog) * P;
         if (gw.defined()) {
           const T* xg = x.data<T>() + (n * g.C + grp * Cg) * g.H * g.W;
-          const T* B = xg;
-          if (!direct) {
-            im2col<T>(m, xg, col.data(), threads);
-            B = col.data();
+          T* gwg = gw.data<T>() + grp * Cog * Kg;
+          T beta = n == 0 ? T(0) : T(1);
+          if (direct) {
+            gemm_cpu<T>(false, true, Cog, Kg, P, T(1), gg, P, xg, P, beta, gwg, Kg, threads);
+          } else {
+            gemm_cpu_implicit<T>(false, Cog, Kg, P, T(1), gg, P, Im2colTransposedSource<T>(m, xg), beta, gwg, Kg,
+                                 threads);
           }
-          gemm_cpu<T>(false, true, Cog, Kg, P, T(1), gg, P, B, P, n == 0 ? T(0) : T(1), gw.data<T>() + grp * Cog * Kg,
-                      Kg, threads);
         }
         if (gx.defined()) {
           T* dxg = gx.data<T>() + (n * g.C + grp * Cg) * g.H * g.W;
           const T* wg = w.data<T>() + grp * Cog * Kg;
           if (direct) {
             gemm_cpu<T>(true, false, Kg, P, Cog, T(1), wg, Kg, gg, P, T(0), dxg, P, threads);
+          } else if (transposed_conv) {
+            int64_t Kt = mt.rows();  // Cog * kh * kw
+            gemm_cpu_implicit<T>(false, Cg, g.H * g.W, Kt, T(1), wflip.data() + grp * Cg * Kt, Kt,
+                                 Im2colSource<T>(mt, gg), T(0), dxg, g.H * g.W, threads);
           } else {
-            gemm_cpu<T>(true, false, Kg, P, Cog, T(1), wg, Kg, gg, P, T(0), col.data(), P, threads);
-            col2im<T>(m, col.data(), dxg, threads);
+            T* pc = col.data<T>();
+            gemm_cpu<T>(true, false, Kg, P, Cog, T(1), wg, Kg, gg, P, T(0), pc, P, threads);
+            col2im<T>(m, pc, dxg, threads);
           }
         }
       }

@@ -1,4 +1,4 @@
-// The CPU GEMM every heavy op builds on (matmul, conv2d via im2col, later Linear and attention).
+// The CPU GEMM every heavy op builds on (matmul, conv2d via im2col, Linear, attention, GRIS).
 #pragma once
 #include <cstdint>
 
@@ -7,10 +7,38 @@ namespace cq::kernels {
 // C[M,N] = alpha * op(A) * op(B) + beta * C, row-major, leading dimensions in elements; op = transpose when trans_*.
 //   op(A) is [M,K]: A is [M,K] with lda >= K, or (trans_a) [K,M] with lda >= M; likewise op(B) is [K,N].
 // beta == 0 overwrites C without reading it (BLAS convention: NaNs already in C do not propagate).
-// Deterministic: K is cut into fixed-size slabs independent of `threads`, each C element sums its slab in order, so
-// the result is bit-identical for any thread count. Instantiated for float and double.
+// Deterministic: K is cut into slabs whose size depends only on K, each C element sums its slabs in order, so the
+// result is bit-identical for any thread count (for a given instruction set, see CpuIsa). Float and double.
 template <class T>
 void gemm_cpu(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
               const T* B, int64_t ldb, T beta, T* C, int64_t ldc, int threads);
+
+// Implicit GEMM: op(B) [K, N] is never stored; the driver asks for the panels it needs (conv2d builds them from the
+// image, so no im2col matrix exists). pack() writes columns [j0, jend) (at most a few hundred) as consecutive
+// nr-column panels: dst[(q * kc + p) * nr + j] = op(B)[p0 + p, j0 + q * nr + j], zero past jend. Called concurrently
+// from several threads.
+template <class T>
+class GemmBSource {
+ public:
+  virtual ~GemmBSource() = default;
+  virtual void pack(int64_t j0, int64_t jend, int64_t p0, int64_t kc, int nr, T* dst) const = 0;
+};
+
+template <class T>
+void gemm_cpu_implicit(bool trans_a, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                       const GemmBSource<T>& b, T beta, T* C, int64_t ldc, int threads);
+
+// The SIMD instruction set the float micro-kernel uses. One binary runs on any x86-64: the best set the CPU reports
+// (cpuid) is chosen at first use. CQ_CPU_ISA=generic|avx2|avx512 in the environment caps it (for comparisons);
+// results differ between sets in the last bits (FMA), never between thread counts.
+enum class CpuIsa { generic, avx2, avx512 };
+CpuIsa cpu_isa();                       // the set gemm_cpu uses on this machine
+bool cpu_isa_supported(CpuIsa isa);     // whether this CPU and build can run `isa`
+const char* cpu_isa_name(CpuIsa isa);   // "generic", "avx2", "avx512"
+
+// gemm_cpu with an explicit instruction set (tests and benchmarks compare them); throws cq::Error if unsupported.
+template <class T>
+void gemm_cpu_isa(CpuIsa isa, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+                  int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc, int threads);
 
 }  // namespace cq::kernels

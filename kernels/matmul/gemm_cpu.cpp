@@ -1,32 +1,34 @@
-// Blocked CPU GEMM (Goto/BLIS layout): C is cut into column slabs of NC and K into slabs of KC; for each (NC, KC)
-// slab the KC x NC panel of op(B) is packed once (shared by all threads), then tasks of MC rows x NB columns of C each
-// pack their MC x KC block of op(A) and run the MR x NR micro-kernel over it. Tasks never share C elements and the
-// slab loop order is fixed, so every C element sums K in the same order whatever the thread count.
+// Blocked CPU GEMM (Goto/BLIS layout). K is cut into balanced slabs of at most KC (sizes depend on K only). For each
+// slab the threads pack all of op(A)'s rows once (shared), then take tasks of NB columns (x a chunk of rows): a task
+// packs its KC x NB block of op(B) into its own buffer, which stays in L2 while every row block of A streams past
+// it, and runs the MR x NR micro-kernel with a KC x NR sliver of B in L1. B is read from memory once per slab and
+// its packed copy never leaves the cache (conv GEMMs have N = H*W up to 10^5 columns). Tasks never share C elements and the slab order is
+// fixed, so every C element sums K in the same order whatever the thread count.
+// The micro-kernel is chosen by CPU: AVX-512 (8x32 float), AVX2+FMA (6x16), or the portable loop below.
 #include "kernels/matmul/gemm.h"
 
 #include <algorithm>
-#include <vector>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <type_traits>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "kernels/matmul/gemm_ukernel.h"
+#include "tensor/error.h"
 
 namespace cq::kernels {
+namespace gemm_detail {
 namespace {
 
-// Register tile. 6 rows x 16 floats (6 x 8 doubles) is 12 256-bit accumulators: the classic AVX2 shape; with plain
-// SSE2 the compiler still vectorises it (with some spills), and the AVX2/AVX-512 issue replaces micro_kernel only.
-template <class T> struct Tile;
-template <> struct Tile<float> { static constexpr int MR = 6, NR = 16; };
-template <> struct Tile<double> { static constexpr int MR = 6, NR = 8; };
-
-constexpr int64_t KC = 256;   // K slab: an MR x KC A sliver plus a KC x NR B sliver stay in L1
-constexpr int64_t MC = 96;    // rows of C per task (multiple of MR=6); the packed A block (96 KiB f32) sits in L2
-constexpr int64_t NB = 128;   // columns of C per task (multiple of NR): small enough that small-M GEMMs still split
-constexpr int64_t NC = 4096;  // columns per packed B slab (4 MiB f32 at KC=256)
-
-// acc[MR*NR] = sum_p a[p*MR + i] * b[p*NR + j] over p < kc, from packed panels, summed in order of p.
-// The one function a SIMD issue replaces: keep the accumulator a fixed-size local array so it lives in registers.
-template <class T>
-void micro_kernel(int64_t kc, const T* __restrict a, const T* __restrict b, T* __restrict acc) {
-  constexpr int MR = Tile<T>::MR, NR = Tile<T>::NR;
-  T c[MR][NR] = {};
+// Portable micro-kernel (any compiler, any CPU): a fixed-size local accumulator the compiler keeps in registers.
+template <class T, int MR, int NR>
+void generic_kernel(int64_t kc, const T* __restrict a, const T* __restrict b, T* c, int64_t ldc, int m, int n, T alpha,
+                    T beta) {
+  T acc[MR][NR] = {};
   for (int64_t p = 0; p < kc; ++p) {
     const T* bp = b + p * NR;
     const T* ap = a + p * MR;
@@ -34,134 +36,272 @@ void micro_kernel(int64_t kc, const T* __restrict a, const T* __restrict b, T* _
     for (int i = 0; i < MR; ++i) {
       T ai = ap[i];
 #pragma omp simd
-      for (int j = 0; j < NR; ++j) c[i][j] += ai * bp[j];
+      for (int j = 0; j < NR; ++j) acc[i][j] += ai * bp[j];
     }
   }
-  for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NR; ++j) acc[i * NR + j] = c[i][j];
-}
-
-// Writes the valid m x n corner of a tile: the first K slab applies beta, later slabs accumulate.
-template <class T>
-void store_tile(const T* acc, T* c, int64_t ldc, int m, int n, T alpha, T beta, bool first) {
-  constexpr int NR = Tile<T>::NR;
   for (int i = 0; i < m; ++i) {
     T* ci = c + i * ldc;
-    const T* ai = acc + i * NR;
-    if (!first) {
-      for (int j = 0; j < n; ++j) ci[j] += alpha * ai[j];
-    } else if (beta == T(0)) {
-      for (int j = 0; j < n; ++j) ci[j] = alpha * ai[j];
-    } else {
-      for (int j = 0; j < n; ++j) ci[j] = alpha * ai[j] + beta * ci[j];
-    }
+    for (int j = 0; j < n; ++j) ci[j] = beta == T(0) ? alpha * acc[i][j] : alpha * acc[i][j] + beta * ci[j];
   }
 }
 
-// Packs rows [i0, i0+mc) x cols [p0, p0+kc) of op(A) as MR-row panels: dst[(panel*kc + p)*MR + i], zero-padded.
-template <class T>
-void pack_a(bool trans, const T* A, int64_t lda, int64_t M, int64_t i0, int64_t mc, int64_t p0, int64_t kc, T* dst) {
-  constexpr int MR = Tile<T>::MR;
-  for (int64_t ir = 0; ir < mc; ir += MR) {
-    T* d = dst + ir * kc;
-    for (int i = 0; i < MR; ++i) {
-      int64_t row = i0 + ir + i;
-      if (row >= M || ir + i >= mc) {
-        for (int64_t p = 0; p < kc; ++p) d[p * MR + i] = T(0);
-      } else if (!trans) {
-        const T* s = A + row * lda + p0;
-        for (int64_t p = 0; p < kc; ++p) d[p * MR + i] = s[p];
-      } else {
-        const T* s = A + p0 * lda + row;
-        for (int64_t p = 0; p < kc; ++p) d[p * MR + i] = s[p * lda];
-      }
-    }
-  }
-}
+template <class T> MicroKernel<T> generic_micro_kernel();
+template <> MicroKernel<float> generic_micro_kernel<float>() { return {6, 16, &generic_kernel<float, 6, 16>}; }
+template <> MicroKernel<double> generic_micro_kernel<double>() { return {6, 8, &generic_kernel<double, 6, 8>}; }
 
-// Packs one NR-column panel (cols [j0, j0+NR) clipped to jend) of op(B) rows [p0, p0+kc): dst[p*NR + j].
 template <class T>
-void pack_b_panel(bool trans, const T* B, int64_t ldb, int64_t j0, int64_t jend, int64_t p0, int64_t kc, T* dst) {
-  constexpr int NR = Tile<T>::NR;
-  int n = static_cast<int>(std::min<int64_t>(NR, jend - j0));
-  if (!trans) {
-    for (int64_t p = 0; p < kc; ++p) {
-      const T* s = B + (p0 + p) * ldb + j0;
-      T* d = dst + p * NR;
-      for (int j = 0; j < n; ++j) d[j] = s[j];
-      for (int j = n; j < NR; ++j) d[j] = T(0);
-    }
+MicroKernel<T> micro_kernel_for(CpuIsa isa) {
+  MicroKernel<T> k;
+  if constexpr (std::is_same_v<T, float>) {
+    if (isa == CpuIsa::avx512) k = sgemm_kernel_avx512();
+    if (isa == CpuIsa::avx2) k = sgemm_kernel_avx2();
   } else {
-    for (int j = 0; j < NR; ++j) {
-      if (j >= n) {
-        for (int64_t p = 0; p < kc; ++p) dst[p * NR + j] = T(0);
-        continue;
+    if (isa == CpuIsa::avx512) k = dgemm_kernel_avx512();
+    if (isa == CpuIsa::avx2) k = dgemm_kernel_avx2();
+  }
+  return k.fn ? k : generic_micro_kernel<T>();
+}
+
+constexpr int64_t KC = 256;   // K slab: a KC x NR sliver of B (32 KiB f32 at NR=32) stays in L1
+
+
+// Packs op(A) rows [0, M) x cols [p0, p0+kc) as mr-row panels dst[(panel*kc + p)*mr + i], zero-padded to whole
+// panels; panels [first, last) only (threads split them).
+template <class T>
+void pack_a(bool trans, const T* A, int64_t lda, int64_t M, int mr, int64_t p0, int64_t kc, T* dst, int64_t first,
+            int64_t last) {
+  for (int64_t panel = first; panel < last; ++panel) {
+    T* d = dst + panel * mr * kc;
+    int64_t r0 = panel * mr;
+    int rows = static_cast<int>(std::min<int64_t>(mr, M - r0));
+    if (trans) {  // A is [K, M]: each p is a contiguous run of rows
+      for (int64_t p = 0; p < kc; ++p) {
+        const T* s = A + (p0 + p) * lda + r0;
+        T* dp = d + p * mr;
+        for (int i = 0; i < rows; ++i) dp[i] = s[i];
+        for (int i = rows; i < mr; ++i) dp[i] = T(0);
       }
-      const T* s = B + (j0 + j) * ldb + p0;
-      for (int64_t p = 0; p < kc; ++p) dst[p * NR + j] = s[p];
+    } else {  // A is [M, K]: walk p outermost so writes are contiguous; the mr rows are read as mr streams
+      const T* src[64];
+      for (int i = 0; i < rows; ++i) src[i] = A + (r0 + i) * lda + p0;
+      for (int64_t p = 0; p < kc; ++p) {
+        T* dp = d + p * mr;
+        for (int i = 0; i < rows; ++i) dp[i] = src[i][p];
+        for (int i = rows; i < mr; ++i) dp[i] = T(0);
+      }
     }
   }
+}
+
+// Packs nr-column panels [first, last) of op(B) columns [j0, jend) x rows [p0, p0+kc): dst[(panel*kc + p)*nr + j].
+template <class T>
+void pack_b(bool trans, const T* B, int64_t ldb, int nr, int64_t j0, int64_t jend, int64_t p0, int64_t kc, T* dst,
+            int64_t first, int64_t last) {
+  for (int64_t panel = first; panel < last; ++panel) {
+    T* d = dst + panel * nr * kc;
+    int64_t c0 = j0 + panel * nr;
+    int cols = static_cast<int>(std::min<int64_t>(nr, jend - c0));
+    if (!trans) {
+      for (int64_t p = 0; p < kc; ++p) {
+        const T* s = B + (p0 + p) * ldb + c0;
+        T* dp = d + p * nr;
+        std::memcpy(dp, s, sizeof(T) * cols);
+        for (int j = cols; j < nr; ++j) dp[j] = T(0);
+      }
+    } else {  // B is [N, K]: column j of op(B) is row j of B; walk p outermost so the writes are contiguous and the
+              // nr source rows are read as nr sequential streams (each cache line serves 16 consecutive p)
+      const T* rows[64];
+      for (int j = 0; j < cols; ++j) rows[j] = B + (c0 + j) * ldb + p0;
+      for (int64_t p = 0; p < kc; ++p) {
+        T* dp = d + p * nr;
+        for (int j = 0; j < cols; ++j) dp[j] = rows[j][p];
+        for (int j = cols; j < nr; ++j) dp[j] = T(0);
+      }
+    }
+  }
+}
+
+// Static split of [0, n) over nt threads, the same split `omp for schedule(static)` makes.
+void split(int64_t n, int tid, int nt, int64_t* lo, int64_t* hi) {
+  int64_t chunk = (n + nt - 1) / nt;
+  *lo = std::min<int64_t>(n, tid * chunk);
+  *hi = std::min<int64_t>(n, *lo + chunk);
+}
+
+struct AlignedBuffer {
+  void* p = nullptr;
+  explicit AlignedBuffer(size_t bytes) : p(::operator new(std::max<size_t>(bytes, 64), std::align_val_t(64))) {}
+  ~AlignedBuffer() { ::operator delete(p, std::align_val_t(64)); }
+  AlignedBuffer(const AlignedBuffer&) = delete;
+  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+};
+
+// pack_panels(j0, jend, p0, kc, dst) packs columns [j0, jend) of op(B) as consecutive nr-column panels (explicit
+// matrix or implicit source).
+template <class T, class PackPanels>
+void gemm_blocked(const MicroKernel<T>& uk, bool trans_a, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+                  int64_t lda, const PackPanels& pack_panels, T beta, T* C, int64_t ldc, int threads) {
+  const int mr = uk.mr, nr = uk.nr;
+  const int64_t MC = int64_t(mr) * 16;  // rows per inner block: the packed A block stays in L2
+  const int64_t NB = int64_t(nr) * 8;   // columns per task: its packed B (NB x KC) stays in L2 while all rows use it
+  const int64_t n_slabs = (K + KC - 1) / KC;
+  const int64_t kc_max = (K + n_slabs - 1) / n_slabs;  // balanced: K = 576 gives 3 x 192, not 256 + 256 + 64
+  const int64_t a_panels = (M + mr - 1) / mr;
+  const int64_t n_groups = (N + NB - 1) / NB;
+  // Tiny products are not worth waking threads for. Neither this nor the task split below changes any result: each
+  // C element is always one micro-kernel call per K slab on the same packed data.
+  const int nt_max = threads > 1 && M * N * K >= (int64_t(1) << 18) ? threads : 1;
+  // Tasks are (column group, row chunk); rows are split only when there are too few column groups to share.
+  const int64_t m_chunks = std::min<int64_t>(a_panels, std::max<int64_t>(1, (2 * nt_max + n_groups - 1) / n_groups));
+  const int64_t panels_per_chunk = (a_panels + m_chunks - 1) / m_chunks;
+  AlignedBuffer abuf(sizeof(T) * a_panels * mr * kc_max);
+  AlignedBuffer bbuf(sizeof(T) * nt_max * NB * kc_max);
+  T* apack = static_cast<T*>(abuf.p);
+
+  auto body = [&](int tid, int nt, auto&& barrier) {
+    T* bpack = static_cast<T*>(bbuf.p) + tid * NB * kc_max;
+    for (int64_t s = 0; s < n_slabs; ++s) {
+      int64_t pc = s * kc_max, kc = std::min<int64_t>(kc_max, K - pc);
+      int64_t lo, hi;
+      split(a_panels, tid, nt, &lo, &hi);
+      pack_a(trans_a, A, lda, M, mr, pc, kc, apack, lo, hi);
+      barrier();  // A is complete before any task reads it
+      T slab_beta = s == 0 ? beta : T(1);
+      split(n_groups * m_chunks, tid, nt, &lo, &hi);
+      for (int64_t task = lo; task < hi; ++task) {
+        int64_t jg = (task / m_chunks) * NB, q = task % m_chunks;
+        int64_t ng = std::min<int64_t>(NB, N - jg);
+        int64_t row0 = q * panels_per_chunk * mr, row1 = std::min<int64_t>(M, (q + 1) * panels_per_chunk * mr);
+        pack_panels(jg, jg + ng, pc, kc, bpack);
+        for (int64_t ic = row0; ic < row1; ic += MC) {
+          int64_t mc = std::min<int64_t>(MC, row1 - ic);
+          for (int64_t jr = 0; jr < ng; jr += nr) {
+            const T* bsl = bpack + jr * kc;
+            int n = static_cast<int>(std::min<int64_t>(nr, ng - jr));
+            for (int64_t ir = 0; ir < mc; ir += mr) {
+              int m = static_cast<int>(std::min<int64_t>(mr, mc - ir));
+              uk.fn(kc, apack + (ic + ir) * kc, bsl, C + (ic + ir) * ldc + jg + jr, ldc, m, n, alpha, slab_beta);
+            }
+          }
+        }
+      }
+      barrier();  // nobody repacks A while a task still reads it
+    }
+  };
+
+  if (nt_max == 1) {
+    body(0, 1, [] {});
+    return;
+  }
+#pragma omp parallel num_threads(nt_max)
+  {
+    int nt = 1, tid = 0;
+#ifdef _OPENMP
+    nt = omp_get_num_threads();
+    tid = omp_get_thread_num();
+#endif
+    body(tid, nt, [] {
+#pragma omp barrier
+    });
+  }
+}
+
+CpuIsa detect_isa() {
+  CpuIsa best = CpuIsa::generic;
+  if (cpu_isa_supported(CpuIsa::avx512)) best = CpuIsa::avx512;
+  else if (cpu_isa_supported(CpuIsa::avx2)) best = CpuIsa::avx2;
+  if (const char* cap = std::getenv("CQ_CPU_ISA")) {
+    for (CpuIsa isa : {CpuIsa::generic, CpuIsa::avx2, CpuIsa::avx512})
+      if (std::strcmp(cap, cpu_isa_name(isa)) == 0 && static_cast<int>(isa) < static_cast<int>(best)) best = isa;
+  }
+  return best;
 }
 
 }  // namespace
+}  // namespace gemm_detail
+
+bool cpu_isa_supported(CpuIsa isa) {
+  switch (isa) {
+    case CpuIsa::generic:
+      return true;
+    case CpuIsa::avx2:
+#if defined(__x86_64__) || defined(__i386__)
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+             gemm_detail::sgemm_kernel_avx2().fn != nullptr;
+#else
+      return false;
+#endif
+    case CpuIsa::avx512:
+#if defined(__x86_64__) || defined(__i386__)
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma") &&
+             gemm_detail::sgemm_kernel_avx512().fn != nullptr;
+#else
+      return false;
+#endif
+  }
+  return false;
+}
+
+const char* cpu_isa_name(CpuIsa isa) {
+  switch (isa) {
+    case CpuIsa::generic: return "generic";
+    case CpuIsa::avx2: return "avx2";
+    case CpuIsa::avx512: return "avx512";
+  }
+  return "?";
+}
+
+CpuIsa cpu_isa() {
+  // Decided once per process: the CPU does not change under us (a constant, not mutable state).
+  static const CpuIsa isa = gemm_detail::detect_isa();
+  return isa;
+}
 
 template <class T>
-void gemm_cpu(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
-              const T* B, int64_t ldb, T beta, T* C, int64_t ldc, int threads) {
-  constexpr int MR = Tile<T>::MR, NR = Tile<T>::NR;
+void gemm_cpu_isa(CpuIsa isa, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+                  int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc, int threads) {
+  CQ_CHECK(cpu_isa_supported(isa), "gemm: instruction set ", cpu_isa_name(isa), " is not supported on this CPU/build");
   if (M <= 0 || N <= 0) return;
   if (K <= 0 || alpha == T(0)) {
     for (int64_t i = 0; i < M; ++i)
       for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
     return;
   }
-  int64_t nc_max = std::min<int64_t>(NC, (N + NR - 1) / NR * NR);
-  int64_t kc_max = std::min<int64_t>(KC, K);
-  std::vector<T> bpack(static_cast<size_t>(nc_max * kc_max));
-  int64_t m_tiles = (M + MC - 1) / MC;
-  // Tiny products are not worth waking threads for; the decomposition below does not depend on this choice.
-  bool par = threads > 1 && M * N * K >= (int64_t(1) << 18);
-
-#pragma omp parallel num_threads(threads) if (par)
-  {
-    std::vector<T> apack(static_cast<size_t>(MC * kc_max));
-    alignas(64) T acc[MR * NR];
-    for (int64_t jc = 0; jc < N; jc += NC) {
-      int64_t nc = std::min<int64_t>(NC, N - jc);
-      int64_t b_panels = (nc + NR - 1) / NR;
-      int64_t n_groups = (nc + NB - 1) / NB;
-      for (int64_t pc = 0; pc < K; pc += KC) {
-        int64_t kc = std::min<int64_t>(KC, K - pc);
-        bool first = pc == 0;
-#pragma omp for schedule(static)
-        for (int64_t bp = 0; bp < b_panels; ++bp)
-          pack_b_panel(trans_b, B, ldb, jc + bp * NR, jc + nc, pc, kc, bpack.data() + bp * NR * kc);
-        // (implicit barrier: the packed B slab is complete before any task reads it)
-#pragma omp for schedule(static)
-        for (int64_t task = 0; task < m_tiles * n_groups; ++task) {
-          int64_t ic = (task / n_groups) * MC, jg = (task % n_groups) * NB;
-          int64_t mc = std::min<int64_t>(MC, M - ic);
-          int64_t ng = std::min<int64_t>(NB, nc - jg);
-          pack_a(trans_a, A, lda, M, ic, mc, pc, kc, apack.data());
-          for (int64_t jr = 0; jr < ng; jr += NR) {
-            const T* bsl = bpack.data() + (jg + jr) / NR * NR * kc;
-            int n = static_cast<int>(std::min<int64_t>(NR, ng - jr));
-            for (int64_t ir = 0; ir < mc; ir += MR) {
-              int m = static_cast<int>(std::min<int64_t>(MR, mc - ir));
-              micro_kernel<T>(kc, apack.data() + ir * kc, bsl, acc);
-              store_tile<T>(acc, C + (ic + ir) * ldc + jc + jg + jr, ldc, m, n, alpha, beta, first);
-            }
-          }
-        }
-        // (implicit barrier: nobody repacks B while a task still reads it)
-      }
-    }
-  }
+  auto uk = gemm_detail::micro_kernel_for<T>(isa);
+  auto pack_panels = [&](int64_t j0, int64_t jend, int64_t p0, int64_t kc, T* dst) {
+    gemm_detail::pack_b(trans_b, B, ldb, uk.nr, j0, jend, p0, kc, dst, 0, (jend - j0 + uk.nr - 1) / uk.nr);
+  };
+  gemm_detail::gemm_blocked<T>(uk, trans_a, M, N, K, alpha, A, lda, pack_panels, beta, C, ldc, threads);
 }
 
-template void gemm_cpu<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*,
-                              int64_t, float, float*, int64_t, int);
-template void gemm_cpu<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t, const double*,
-                               int64_t, double, double*, int64_t, int);
+template <class T>
+void gemm_cpu_implicit(bool trans_a, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                       const GemmBSource<T>& b, T beta, T* C, int64_t ldc, int threads) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == T(0)) {
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
+    return;
+  }
+  auto uk = gemm_detail::micro_kernel_for<T>(cpu_isa());
+  auto pack_panels = [&](int64_t j0, int64_t jend, int64_t p0, int64_t kc, T* dst) { b.pack(j0, jend, p0, kc, uk.nr, dst); };
+  gemm_detail::gemm_blocked<T>(uk, trans_a, M, N, K, alpha, A, lda, pack_panels, beta, C, ldc, threads);
+}
+
+template <class T>
+void gemm_cpu(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+              const T* B, int64_t ldb, T beta, T* C, int64_t ldc, int threads) {
+  gemm_cpu_isa<T>(cpu_isa(), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads);
+}
+
+#define CQ_GEMM_INSTANTIATE(T)                                                                                     \
+  template void gemm_cpu<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, const T*, int64_t, T, T*, \
+                            int64_t, int);                                                                         \
+  template void gemm_cpu_isa<T>(CpuIsa, bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, const T*,     \
+                                int64_t, T, T*, int64_t, int);                                                     \
+  template void gemm_cpu_implicit<T>(bool, int64_t, int64_t, int64_t, T, const T*, int64_t, const GemmBSource<T>&, \
+                                     T, T*, int64_t, int);
+CQ_GEMM_INSTANTIATE(float)
+CQ_GEMM_INSTANTIATE(double)
 
 }  // namespace cq::kernels

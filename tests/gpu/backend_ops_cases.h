@@ -12,6 +12,7 @@
 #include "kernels/elementwise/elementwise.h"
 #include "kernels/matmul/matmul.h"
 #include "kernels/norm/norm.h"
+#include "kernels/norm/norm_act.h"
 #include "kernels/pool/pool.h"
 #include "kernels/reduce/reduce.h"
 #include "kernels/shape/shape.h"
@@ -181,6 +182,22 @@ inline std::vector<OpCase> all_op_cases() {
                              c.rand({5}, 0.5, 2.0)};
                   },
                   [](const V& i) { return batch_norm(i[0], i[1], i[2], i[3], i[4], false, 0.1, 1e-5); }));
+  v.push_back(one("batch_norm_act_silu_train", "batch_norm_act", 1e-4,
+                  [](Context& c) {
+                    return V{leaf(c.randn({3, 5, 7, 9})), leaf(c.randn({5})), leaf(c.randn({5})), c.randn({5}),
+                             c.rand({5}, 0.5, 2.0)};
+                  },
+                  [](const V& i) {
+                    return batch_norm_act(i[0], i[1], i[2], i[3], i[4], true, 0.1, 1e-5, NormAct::silu);
+                  }));
+  v.push_back(one("batch_norm_act_relu_eval", "batch_norm_act", 1e-5,
+                  [](Context& c) {
+                    return V{leaf(c.randn({3, 5, 7, 9})), leaf(c.randn({5})), leaf(c.randn({5})), c.randn({5}),
+                             c.rand({5}, 0.5, 2.0)};
+                  },
+                  [](const V& i) {
+                    return batch_norm_act(i[0], i[1], i[2], i[3], i[4], false, 0.1, 1e-5, NormAct::relu);
+                  }));
   v.push_back(one("layer_norm", "layer_norm", 1e-4,
                   [](Context& c) { return V{leaf(c.randn({6, 7, 96})), leaf(c.randn({96})), leaf(c.randn({96}))}; },
                   [](const V& i) { return layer_norm(i[0], 1, i[1], i[2], 1e-5); }));

@@ -83,6 +83,25 @@ TEST(Module, TrainEvalPropagatesAndBatchNormFollows) {
   EXPECT_EQ(bn.num_batches_tracked.item(), 1);
 }
 
+TEST(Module, ToFloat64ConvertsInPlaceAndKeepsCounters) {
+  Context ctx = cq::testing::make_ctx();
+  Net net(ctx);
+  auto& bn = static_cast<nn::BatchNorm2d&>(net.body->at(1));
+  Tensor x = ctx.randn({2, 3, 4, 4});
+  Tensor y32 = net.body->forward(x);
+  net.to(DType::f64);
+  for (auto& kv : net.state_dict())
+    EXPECT_EQ(kv.second.dtype(), kv.first.find("num_batches_tracked") == std::string::npos ? DType::f64 : DType::i64)
+        << kv.first;
+  EXPECT_EQ(bn.running_mean.dtype(), DType::f64);  // the layer's own handle sees the conversion
+  Tensor y64 = net.body->forward(x.to(DType::f64));
+  EXPECT_EQ(y64.dtype(), DType::f64);
+  EXPECT_LT(cq::testing::max_abs_diff(y64, y32.to(DType::f64)), 1e-4);
+  net.to(DType::f32);
+  EXPECT_EQ(bn.running_mean.dtype(), DType::f32);
+  EXPECT_NE(cq::testing::error_of([&] { net.to(DType::i32); }).find("only f32 and f64"), std::string::npos);
+}
+
 TEST(Layers, LinearMatchesHandComputed) {
   Context ctx = cq::testing::make_ctx();
   nn::Linear lin(ctx, 3, 2);

@@ -1,0 +1,96 @@
+// AVX-512 micro-kernels: 8 rows x 2 zmm columns (8x32 float, 8x16 double) = 16 accumulators, leaving registers for
+// the two B vectors and the broadcast A element. 8 rows fit the channel counts of the models (multiples of 8), and
+// column edges use masked loads/stores so partial tiles run the same code. Compiled with -mavx512f -mfma only; called
+// only after cpuid says AVX-512F is present (gemm_cpu.cpp). No std:: templates here (see gemm_ukernel.h).
+#include "kernels/matmul/gemm_ukernel.h"
+
+#if defined(__AVX512F__) && defined(__FMA__)
+#include <immintrin.h>
+
+namespace cq::kernels::gemm_detail {
+namespace {
+
+constexpr int kMR = 8;
+
+struct F32 {
+  using T = float;
+  using V = __m512;
+  using M = __mmask16;
+  static constexpr int W = 16;
+  static V zero() { return _mm512_setzero_ps(); }
+  static V bcast(const T* p) { return _mm512_set1_ps(*p); }
+  static V set1(T x) { return _mm512_set1_ps(x); }
+  static V load(const T* p) { return _mm512_load_ps(p); }
+  static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+  static V loadm(M m, const T* p) { return _mm512_maskz_loadu_ps(m, p); }
+  static void storem(T* p, M m, V v) { _mm512_mask_storeu_ps(p, m, v); }
+  static M mask(int n) { return n >= W ? M(0xFFFF) : n <= 0 ? M(0) : M((1u << n) - 1); }
+};
+
+struct F64 {
+  using T = double;
+  using V = __m512d;
+  using M = __mmask8;
+  static constexpr int W = 8;
+  static V zero() { return _mm512_setzero_pd(); }
+  static V bcast(const T* p) { return _mm512_set1_pd(*p); }
+  static V set1(T x) { return _mm512_set1_pd(x); }
+  static V load(const T* p) { return _mm512_load_pd(p); }
+  static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
+  static V mul(V a, V b) { return _mm512_mul_pd(a, b); }
+  static V loadm(M m, const T* p) { return _mm512_maskz_loadu_pd(m, p); }
+  static void storem(T* p, M m, V v) { _mm512_mask_storeu_pd(p, m, v); }
+  static M mask(int n) { return n >= W ? M(0xFF) : n <= 0 ? M(0) : M((1u << n) - 1); }
+};
+
+template <class S>
+void kernel(int64_t kc, const typename S::T* a, const typename S::T* b, typename S::T* c, int64_t ldc, int m, int n,
+            typename S::T alpha, typename S::T beta) {
+  using V = typename S::V;
+  V c0[kMR], c1[kMR];
+#pragma GCC unroll 8
+  for (int i = 0; i < kMR; ++i) c0[i] = c1[i] = S::zero();
+  for (int64_t p = 0; p < kc; ++p) {
+    V b0 = S::load(b), b1 = S::load(b + S::W);
+#pragma GCC unroll 8
+    for (int i = 0; i < kMR; ++i) {
+      V ai = S::bcast(a + i);
+      c0[i] = S::fma(ai, b0, c0[i]);
+      c1[i] = S::fma(ai, b1, c1[i]);
+    }
+    a += kMR;
+    b += 2 * S::W;
+  }
+  typename S::M m0 = S::mask(n), m1 = S::mask(n - S::W);
+  V va = S::set1(alpha), vb = S::set1(beta);
+  // Fully unrolled with constant indices, so the accumulators stay registers rather than a stack array.
+#pragma GCC unroll 8
+  for (int i = 0; i < kMR; ++i) {
+    if (i >= m) break;
+    typename S::T* ci = c + i * ldc;
+    V r0 = S::mul(va, c0[i]), r1 = S::mul(va, c1[i]);
+    if (beta != typename S::T(0)) {
+      r0 = S::fma(vb, S::loadm(m0, ci), r0);
+      r1 = S::fma(vb, S::loadm(m1, ci + S::W), r1);
+    }
+    S::storem(ci, m0, r0);
+    S::storem(ci + S::W, m1, r1);
+  }
+}
+
+}  // namespace
+
+MicroKernel<float> sgemm_kernel_avx512() { return {kMR, 2 * F32::W, &kernel<F32>}; }
+MicroKernel<double> dgemm_kernel_avx512() { return {kMR, 2 * F64::W, &kernel<F64>}; }
+
+}  // namespace cq::kernels::gemm_detail
+
+#else  // compiler without AVX-512 support for this file: the driver falls back
+
+namespace cq::kernels::gemm_detail {
+MicroKernel<float> sgemm_kernel_avx512() { return {}; }
+MicroKernel<double> dgemm_kernel_avx512() { return {}; }
+}  // namespace cq::kernels::gemm_detail
+
+#endif
