@@ -12,6 +12,7 @@
 // thread and summed in
 // a fixed order, so results are bit-identical for any thread count.
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/conv2d/conv2d.h"
@@ -187,6 +188,11 @@ void conv2d_backward_cpu(const Tensor& gout, const Tensor& x, const Tensor& w, c
           T beta = n == 0 ? T(0) : T(1);
           if (direct) {
             gemm_cpu<T>(false, true, Cog, Kg, P, T(1), gg, P, xg, P, beta, gwg, Kg, threads);
+          } else if (std::is_same_v<T, float> && gemm_nt_dot_available()) {
+            // Dot products along the pixels straight from G and the im2col rows: no transposing packs.
+            gemm_cpu_nt_rows(Cog, Kg, P, 1.0f, reinterpret_cast<const float*>(gg), P,
+                             Im2colRows(m, reinterpret_cast<const float*>(xg)), float(beta),
+                             reinterpret_cast<float*>(gwg), Kg, threads);
           } else {
             gemm_cpu_implicit<T>(false, Cog, Kg, P, T(1), gg, P, Im2colTransposedSource<T>(m, xg), beta, gwg, Kg,
                                  threads);

@@ -100,4 +100,18 @@ class Im2colTransposedSource final : public GemmBSource<T> {
   const T* x_;
 };
 
+// The im2col rows themselves (B [C*kh*kw, OH*OW], contiguous along pixels) for the weight gradient's NT-dot form
+// gW = G * col^T (gemm_cpu_nt_rows): each row run is built straight into the kernel's buffer, no transpose.
+class Im2colRows final : public GemmBRows {
+ public:
+  Im2colRows(const Im2colGeom& m, const float* x) : m_(m), x_(x) {}
+  void rows(int64_t j0, int64_t j1, int64_t k0, int64_t kc, float* dst, int64_t ld) const override {
+    for (int64_t j = j0; j < j1; ++j) im2col_row_run(m_, x_, j, k0, kc, dst + (j - j0) * ld);
+  }
+
+ private:
+  Im2colGeom m_;
+  const float* x_;
+};
+
 }  // namespace cq::kernels

@@ -28,6 +28,21 @@ template <class T>
 void gemm_cpu_implicit(bool trans_a, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
                        const GemmBSource<T>& b, T beta, T* C, int64_t ldc, int threads);
 
+// Rows of B [N, K] produced on demand for the weight-gradient form C = A * B^T (conv: the im2col rows, contiguous
+// along K = pixels). rows() writes B[j, k0 + p] to dst[(j - j0) * ld + p] for j in [j0, j1), p < kc; called from
+// several threads on disjoint row ranges.
+class GemmBRows {
+ public:
+  virtual ~GemmBRows() = default;
+  virtual void rows(int64_t j0, int64_t j1, int64_t k0, int64_t kc, float* dst, int64_t ld) const = 0;
+};
+
+// C = alpha * A * B^T + beta * C with A [M, K] row-major (lda) and B from `b`, by dot products along K with no
+// packing of A (the AVX-512 "NT dot" kernel). Only when gemm_nt_dot_available(); deterministic like gemm_cpu.
+bool gemm_nt_dot_available();
+void gemm_cpu_nt_rows(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const GemmBRows& b,
+                      float beta, float* C, int64_t ldc, int threads);
+
 // The SIMD instruction set the float micro-kernel uses. One binary runs on any x86-64: the best set the CPU reports
 // (cpuid) is chosen at first use. CQ_CPU_ISA=generic|avx2|avx512 in the environment caps it (for comparisons);
 // results differ between sets in the last bits (FMA), never between thread counts.

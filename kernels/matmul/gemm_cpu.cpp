@@ -206,6 +206,71 @@ void gemm_blocked(const MicroKernel<T>& uk, bool trans_a, int64_t M, int64_t N, 
   }
 }
 
+// C = alpha * A * B^T + beta * C by 4x4 blocks of K-long dot products (A [M, K], B [N, K], both K-contiguous). K is
+// cut into chunks sized so a chunk of all A and B rows stays in L2 (sizes depend on M, N, K only); each thread owns a
+// fixed set of C blocks in every chunk, so every element sums its chunks in order for any thread count. B comes
+// either in place (B != nullptr) or from src, filled per chunk into a shared buffer.
+void nt_dot(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B, int64_t ldb,
+            const GemmBRows* src, float beta, float* C, int64_t ldc, int threads) {
+  NtDotBlockFn block = sgemm_nt_dot_block_avx512();
+  const int64_t target = std::clamp<int64_t>(int64_t(1 << 18) / (M + N), 256, 8192);
+  const int64_t n_chunks = (K + target - 1) / target;
+  const int64_t kchunk = ((K + n_chunks - 1) / n_chunks + 15) / 16 * 16;
+  const int64_t bi = (M + 3) / 4, bj = (N + 3) / 4, nblocks = bi * bj;
+  AlignedBuffer bbuf(src ? sizeof(float) * N * kchunk : 0);
+  float* brows = static_cast<float*>(bbuf.p);
+  const int nt_max = threads > 1 && M * N * K >= (int64_t(1) << 18) ? threads : 1;
+
+  auto body = [&](int tid, int nt, auto&& barrier) {
+    int64_t lo, hi;
+    split(nblocks, tid, nt, &lo, &hi);
+    alignas(64) float acc[16];
+    for (int64_t k0 = 0; k0 < K; k0 += kchunk) {
+      int64_t kc = std::min(kchunk, K - k0);
+      const float* Bc = B ? B + k0 : brows;
+      int64_t ldbc = B ? ldb : kchunk;
+      if (src) {
+        int64_t jlo, jhi;
+        split(N, tid, nt, &jlo, &jhi);
+        if (jlo < jhi) src->rows(jlo, jhi, k0, kc, brows + jlo * kchunk, kchunk);
+        barrier();  // all rows of this chunk are in place
+      }
+      bool first = k0 == 0;
+      for (int64_t blk = lo; blk < hi; ++blk) {
+        int64_t i = (blk / bj) * 4, j = (blk % bj) * 4;
+        int mi = static_cast<int>(std::min<int64_t>(4, M - i)), nj = static_cast<int>(std::min<int64_t>(4, N - j));
+        block(kc, A + i * lda + k0, lda, mi, Bc + j * ldbc, ldbc, nj, acc);
+        for (int r = 0; r < mi; ++r)
+          for (int s2 = 0; s2 < nj; ++s2) {
+            float v = alpha * acc[r * 4 + s2];
+            float& c = C[(i + r) * ldc + j + s2];
+            c = !first ? c + v : beta == 0.0f ? v : v + beta * c;
+          }
+      }
+      if (src) barrier();  // nobody refills the rows while a block still reads them
+    }
+  };
+  if (nt_max == 1) {
+    body(0, 1, [] {});
+    return;
+  }
+#pragma omp parallel num_threads(nt_max)
+  {
+    int nt = 1, tid = 0;
+#ifdef _OPENMP
+    nt = omp_get_num_threads();
+    tid = omp_get_thread_num();
+#endif
+    body(tid, nt, [] {
+#pragma omp barrier
+    });
+  }
+}
+
+// The NT-dot form wins when K is long next to M and N (weight gradients): the blocked GEMM would repack both
+// K-contiguous operands through a transpose.
+bool prefer_nt_dot(int64_t M, int64_t N, int64_t K) { return K >= 1024 && K >= 8 * std::min(M, N); }
+
 CpuIsa detect_isa() {
   CpuIsa best = CpuIsa::generic;
   if (cpu_isa_supported(CpuIsa::avx512)) best = CpuIsa::avx512;
@@ -267,6 +332,12 @@ void gemm_cpu_isa(CpuIsa isa, bool trans_a, bool trans_b, int64_t M, int64_t N, 
       for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
     return;
   }
+  if constexpr (std::is_same_v<T, float>) {
+    if (isa == CpuIsa::avx512 && !trans_a && trans_b && gemm_detail::prefer_nt_dot(M, N, K)) {
+      gemm_detail::nt_dot(M, N, K, alpha, A, lda, B, ldb, nullptr, beta, C, ldc, threads);
+      return;
+    }
+  }
   auto uk = gemm_detail::micro_kernel_for<T>(isa);
   auto pack_panels = [&](int64_t j0, int64_t jend, int64_t p0, int64_t kc, T* dst) {
     gemm_detail::pack_b(trans_b, B, ldb, uk.nr, j0, jend, p0, kc, dst, 0, (jend - j0 + uk.nr - 1) / uk.nr);
@@ -292,6 +363,20 @@ template <class T>
 void gemm_cpu(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
               const T* B, int64_t ldb, T beta, T* C, int64_t ldc, int threads) {
   gemm_cpu_isa<T>(cpu_isa(), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads);
+}
+
+bool gemm_nt_dot_available() { return cpu_isa() == CpuIsa::avx512; }
+
+void gemm_cpu_nt_rows(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const GemmBRows& b,
+                      float beta, float* C, int64_t ldc, int threads) {
+  CQ_CHECK(gemm_nt_dot_available(), "gemm_cpu_nt_rows: needs AVX-512 (check gemm_nt_dot_available())");
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == 0.0f) {
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+    return;
+  }
+  gemm_detail::nt_dot(M, N, K, alpha, A, lda, nullptr, 0, &b, beta, C, ldc, threads);
 }
 
 #define CQ_GEMM_INSTANTIATE(T)                                                                                     \

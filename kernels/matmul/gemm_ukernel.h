@@ -24,4 +24,12 @@ MicroKernel<float> sgemm_kernel_avx512();
 MicroKernel<double> dgemm_kernel_avx2();
 MicroKernel<double> dgemm_kernel_avx512();
 
+// The "NT dot" form for K-contiguous operands (C = A * B^T with A [M, K] and B [N, K] both row-major, K long, M and
+// N small: the weight gradient of a convolution, K = pixels). acc[r * 4 + s] = sum_k a_r[k] * b_s[k] over k < kc for
+// the up-to-4 rows a_r = A + r*lda (r < mi) and b_s = B + s*ldb (s < nj); 16-lane partial sums reduced by a fixed
+// shuffle tree at the end (deterministic). Reads both operands in place: no packing. nullptr when unavailable.
+using NtDotBlockFn = void (*)(int64_t kc, const float* A, int64_t lda, int mi, const float* B, int64_t ldb, int nj,
+                              float* acc);
+NtDotBlockFn sgemm_nt_dot_block_avx512();
+
 }  // namespace cq::kernels::gemm_detail

@@ -57,7 +57,8 @@ TEST(GemmIsa, EverySupportedSetMatchesReference) {
   std::printf("gemm: this CPU uses %s; supported:", kernels::cpu_isa_name(kernels::cpu_isa()));
   for (CpuIsa isa : supported_isas()) std::printf(" %s", kernels::cpu_isa_name(isa));
   std::printf("\n");
-  const Case cases[] = {{1, 1, 1}, {7, 5, 3}, {8, 32, 16}, {13, 37, 270}, {64, 300, 576}, {130, 4100, 40}, {33, 65, 513}};
+  const Case cases[] = {{1, 1, 1}, {7, 5, 3}, {8, 32, 16}, {13, 37, 270}, {64, 300, 576}, {130, 4100, 40}, {33, 65, 513},
+                       {13, 37, 3000}, {6, 9, 4100}};  // the last two take the NT-dot path when ta=0, tb=1
   for (CpuIsa isa : supported_isas())
     for (const Case& c : cases)
       for (int ta = 0; ta < 2; ++ta)
