@@ -25,16 +25,6 @@ namespace fs = std::filesystem;
 
 constexpr const char* kUnet = "unet_efficientnet_b2";
 
-struct Sizes {
-  int train_h, train_w, eval_h, eval_w, swin, dcin_h, dcin_w, img_h, img_w, bank;
-};
-Sizes sizes(bool quick) {
-  // Full: issue #6 (training 256x256 batch 2, inference and DCIN at the paper's 512x768, a DRIVE-sized 584x565
-  // test image). Quick: the same code paths at sizes that run in seconds.
-  if (quick) return {64, 64, 128, 192, 256, 128, 192, 146, 141, 2};
-  return {256, 256, 512, 768, 256, 512, 768, 584, 565, 4};
-}
-
 Context make_ctx(int threads) {
   ContextOptions o;
   o.threads = threads;
@@ -71,7 +61,7 @@ data::Image synth_image(int seed, int h, int w) {
 
 // Forward + DC (or CQG) loss + backward + Adam, as pipeline/trainer.cpp's step; batch 2, K = 5.
 ItemResult train_step(const ItemOptions& o, bool cqg) {
-  const Sizes s = sizes(o.quick);
+  const Sizes s = item_sizes(o.quick);
   Context ctx = make_ctx(o.threads);
   auto model = models::make_model(ctx, kUnet, 5);
   model->train();
@@ -90,7 +80,7 @@ ItemResult train_step(const ItemOptions& o, bool cqg) {
 }
 
 ItemResult unet_eval(const ItemOptions& o) {
-  const Sizes s = sizes(o.quick);
+  const Sizes s = item_sizes(o.quick);
   Context ctx = make_ctx(o.threads);
   auto model = models::make_model(ctx, kUnet, 5);
   model->eval();
@@ -100,7 +90,7 @@ ItemResult unet_eval(const ItemOptions& o) {
 }
 
 ItemResult swin_embed(const ItemOptions& o) {
-  const Sizes s = sizes(o.quick);
+  const Sizes s = item_sizes(o.quick);
   Context ctx = make_ctx(o.threads);
   auto model = models::swinv2(ctx, models::swinv2_preset("swin_v2_t"));
   model->eval();
@@ -128,7 +118,7 @@ struct TempDir {
 // at the image's size (pipeline::run_dcin as `cqseg segment --dcin full` runs it). Random U-Net (K = 2) as the model
 // and its own encoder as the LRIS embedder, over a bank of synthetic images; the LRIS statistics cache is warm.
 ItemResult dcin_full(const ItemOptions& o) {
-  const Sizes s = sizes(o.quick);
+  const Sizes s = item_sizes(o.quick);
   Context ctx = make_ctx(o.threads);
   auto sm = std::make_shared<pipeline::SegModel>();
   sm->cfg.height = s.dcin_h, sm->cfg.width = s.dcin_w, sm->cfg.classes = 2;
@@ -162,6 +152,11 @@ ItemResult dcin_full(const ItemOptions& o) {
 
 }  // namespace
 
+Sizes item_sizes(bool quick) {
+  if (quick) return {64, 64, 128, 192, 256, 128, 192, 146, 141, 2};
+  return {256, 256, 512, 768, 256, 512, 768, 584, 565, 4};
+}
+
 const std::vector<std::string>& item_names() {
   static const std::vector<std::string> names = {"unet_train_base", "unet_train_cqg", "unet_eval", "swin_embed",
                                                  "dcin_full"};
@@ -169,7 +164,7 @@ const std::vector<std::string>& item_names() {
 }
 
 std::string item_description(const std::string& name, bool quick) {
-  const Sizes s = sizes(quick);
+  const Sizes s = item_sizes(quick);
   auto hw = [](int h, int w) { return std::to_string(h) + "x" + std::to_string(w); };
   if (name == "unet_train_base")
     return "U-Net EffB2 train step (fwd+DC loss+bwd+Adam), batch 2, " + hw(s.train_h, s.train_w) + ", K=5";

@@ -18,6 +18,19 @@ struct ItemResult {
   double alloc_peak_mib = 0;      // the context allocator's peak (tensor bytes live at once)
 };
 
+// The sizes of every item (the peers in apps/cmd_bench.cpp run at the same ones). Full: issue #6 (training 256x256
+// batch 2, inference and DCIN at the paper's 512x768 with a DRIVE-sized 584x565 test image). Quick: the same code
+// paths at sizes that run in seconds.
+struct Sizes {
+  int train_h, train_w;  // training step, batch 2
+  int eval_h, eval_w;    // U-Net inference, batch 1
+  int swin;              // Swin-V2-T input side
+  int dcin_h, dcin_w;    // the DCIN model's size
+  int img_h, img_w;      // the DCIN test image
+  int bank;              // LRIS bank images
+};
+Sizes item_sizes(bool quick);
+
 // The items in run order.
 const std::vector<std::string>& item_names();
 // One line: what the item does at the given size (quick or not).

@@ -187,8 +187,9 @@ struct Setup {
 std::vector<PeerCmd> peer_cmds(const std::string& item, const Setup& s) {
   const std::string T = std::to_string(s.threads), R = std::to_string(s.reps);
   const std::string unet = s.shared + "/peers/torch_unet.py";
-  // The sizes of our item (bench_items.cpp), read back from its description would be brittle: restated here.
-  const std::string train_hw = s.quick ? "64x64" : "256x256", eval_hw = s.quick ? "128x192" : "512x768";
+  const bench::Sizes z = bench::item_sizes(s.quick);
+  auto hw = [](int h, int w) { return std::to_string(h) + "x" + std::to_string(w); };
+  const std::string train_hw = hw(z.train_h, z.train_w), eval_hw = hw(z.eval_h, z.eval_w);
   std::vector<PeerCmd> out;
   if (item == "unet_train_base" || item == "unet_train_cqg" || item == "unet_eval") {
     const bool eval = item == "unet_eval";
@@ -197,12 +198,12 @@ std::vector<PeerCmd> peer_cmds(const std::string& item, const Setup& s) {
       out.push_back({l, {s.python, unet, "--mode", mode, "--batch", eval ? "1" : "2", "--hw", eval ? eval_hw : train_hw,
                          "--classes", "5", "--threads", T, "--reps", R, "--layout", l}});
   } else if (item == "swin_embed") {
-    out.push_back({"torch_swin", {s.python, s.source + "/bench/peers/torch_swin.py", "--threads", T, "--hw", "256",
-                                  "--reps", R}});
+    out.push_back({"torch_swin", {s.python, s.source + "/bench/peers/torch_swin.py", "--threads", T, "--hw",
+                                  std::to_string(z.swin), "--reps", R}});
   } else if (item == "dcin_full") {
     out.push_back({"torch_dcin", {s.python, s.source + "/bench/peers/torch_dcin.py", "--threads", T, "--reps", R,
-                                  "--model-hw", s.quick ? "128x192" : "512x768", "--image-hw",
-                                  s.quick ? "146x141" : "584x565", "--bank", s.quick ? "2" : "4"}});
+                                  "--model-hw", hw(z.dcin_h, z.dcin_w), "--image-hw", hw(z.img_h, z.img_w),
+                                  "--bank", std::to_string(z.bank)}});
   }
   return out;
 }
@@ -334,7 +335,7 @@ int cmd_bench(int argc, char** argv) {
         for (const PeerCmd& c : peer_cmds(item, s)) {
           std::fprintf(stderr, "; peer %s ...", c.label.c_str());
           peers.push_back(run_peer(c, s));
-          std::fprintf(stderr, " %s ms", peers.back().error.empty() ? fmt(peers.back().median_ms).c_str() : "failed");
+          std::fprintf(stderr, " %s", peers.back().error.empty() ? (fmt(peers.back().median_ms) + " ms").c_str() : "failed");
           if (!peers.back().error.empty()) notes += "- " + item + " peer " + c.label + ": " + peers.back().error + "\n";
         }
       for (const Run& p : peers)

@@ -32,6 +32,7 @@ export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 export CQ_SHARED=${CQ_SHARED:-$(cd .. && pwd)/shared}
 export CQ_BENCH_THREADS=${CQ_BENCH_THREADS:-2}
 py=${CQ_PYTHON:-/usr/bin/python3}
+[ -d "$CQ_SHARED/peers" ] || echo "perf_report: no $CQ_SHARED/peers (set CQ_SHARED): the shared peers will be missing" >&2
 peers=0
 if "$py" -c 'import torch, torchvision, numpy, cv2' 2>/dev/null; then peers=1; else echo "perf_report: $py lacks torch/torchvision/numpy/cv2: ours only" >&2; fi
 mkdir -p "$out"

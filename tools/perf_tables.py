@@ -28,7 +28,9 @@ def machine():
 def ours(d):
     """{benchmark run_name: median entry} over every cq_*.json."""
     out = {}
-    for f in sorted(glob.glob(os.path.join(d, "cq_*.json"))):
+    order = ["gemm", "conv3x3", "conv1x1", "depthwise", "bnact", "loss", "adam", "dcin", "hist", "gris"]
+    rank = lambda f: (order.index(os.path.basename(f)[3:-5]) if os.path.basename(f)[3:-5] in order else 99, f)
+    for f in sorted(glob.glob(os.path.join(d, "cq_*.json")), key=rank):
         try:
             js = json.load(open(f))
         except (OSError, ValueError):
@@ -127,7 +129,12 @@ def micro_table(d):
         ratio = pms / t if pms else None
         met = "-" if target is None or ratio is None else ("yes" if ratio >= target else "**no**")
         rows.append(f"| {short} | {f1(t, 2)} | {f1(gf)} | {roof} | {plib or '-'} | {f1(pms, 2)} | {f1(pgf)} | "
-                    f"{f1(ratio, 2)}x | {'>= ' + str(target) + 'x' if target else '-'} | {met} |")
+                    f"{f1(ratio, 2) + 'x' if ratio else '-'} | {'>= ' + str(target) + 'x' if target else '-'} | {met} |")
+    used = {peer_key(re.sub(r"/real_time$", "", n))[0] for n in o}
+    for key, pl in sorted(p.items()):  # peers whose cqseg benchmark is not in this build (e.g. depthwise)
+        if key not in used:
+            rows.append(f"| ({key}: no cqseg benchmark) | - | - | - | {pl['lib'][5:]} | {f1(pl['median_ms'], 2)} | "
+                        f"{f1(pl.get('gflops'))} | - | - | - |")
     return "\n".join(rows) + "\n"
 
 
@@ -139,7 +146,7 @@ def e2e_table(d):
         js = json.load(open(os.path.join(d, "e2e", "bench.json")))
     except (OSError, ValueError):
         return "(no cqseg bench results)\n"
-    rows = ["| item | cqseg median ms | peer median ms | time ratio cqseg/peer | target | met | cqseg peak RSS MiB | "
+    rows = ["| item | cqseg median ms | peer median ms | time ratio cqseg/peer | target | met (time, RSS) | cqseg peak RSS MiB | "
             "peer peak RSS MiB |", "|---|---|---|---|---|---|---|---|"]
     for it in js["items"]:
         c = it["cqseg"]
@@ -147,6 +154,8 @@ def e2e_table(d):
         r = it.get("ratio")
         tgt = E2E_TARGETS.get(it["item"])
         met = "-" if tgt is None or r is None else ("yes" if r <= tgt else "**no**")
+        if it["item"].startswith("unet_train") and best:  # issue #6: a training step's peak memory <= PyTorch's
+            met += ", RSS " + ("yes" if c["peak_rss_mib"] <= best["peak_rss_mib"] else "**no**")
         pm = f"{best['median_ms']:.1f} ({best['label']})" if best else "-"
         rows.append(f"| {it['item']} | {f1(c['median_ms'])} | {pm} | {f1(r, 2)} | "
                     f"{'<= ' + str(tgt) if tgt else '-'} | {met} | {f1(c['peak_rss_mib'], 0)} | "

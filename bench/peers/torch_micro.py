@@ -7,7 +7,7 @@ Keys (the same work as the cq_bench benchmark named in brackets):
                           (core type, threads) with OPENBLAS_NUM_THREADS=threads; then one "best" line per shape.
   conv3x3_fwd / conv3x3_fwdbwd     [BM_Conv3x3_64x256]  64->64 on 1x64x256x256, channels_last and nchw
   conv1x1_fwd/CIN/COUT/HW, conv1x1_fwdbwd/...  [BM_Conv1x1]  batch 2
-  dw3x3_fwd / dw3x3_fwdbwd         [BM_DepthwiseConv3x3 in bench/conv_bench.cpp]  192 channels on 1x192x128x128
+  dw3x3_fwd / dw3x3_fwdbwd         [the depthwise benchmark of bench/conv_bench.cpp]  192 channels on 1x192x128x128
   bn_silu_fwd, bn_silu_fwdbwd, bn_relu_fwd, bn_relu_fwdbwd  [BM_BatchNormAct]  training-mode BN on 1x192x128x128
   dc_loss_fwd / dc_loss_fwdbwd     [BM_DcLoss]  softmax + CE + squared Dice on [2,5,256,256]
   adam_unet                        [BM_AdamUnet]  torch.optim.Adam over the peer U-Net (foreach off and on)
