@@ -14,5 +14,7 @@ int cmd_segment(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
 // argv[0] is "demo".
 int cmd_demo(int argc, char** argv);
+// argv[0] is "bench".
+int cmd_bench(int argc, char** argv);
 
 }  // namespace cq::apps
