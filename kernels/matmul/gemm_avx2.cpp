@@ -39,9 +39,17 @@ struct F64 {
   static V mul(V a, V b) { return _mm256_mul_pd(a, b); }
 };
 
-template <class S>
-void kernel(int64_t kc, const typename S::T* a, const typename S::T* b, typename S::T* c, int64_t ldc, int m, int n,
-            typename S::T alpha, typename S::T beta) {
+// Packed A (a_ps = kMR, a_is = 1, compile-time) or A in place (run-time strides, rows past m never read).
+template <class S, bool Packed>
+void kernel_impl(int64_t kc, const typename S::T* a, int64_t a_ps, int64_t a_is, const typename S::T* b,
+                 typename S::T* c, int64_t ldc, int m, int n, typename S::T alpha, typename S::T beta) {
+  if (Packed) {
+    a_ps = kMR;
+    a_is = 1;
+  }
+  const typename S::T* ar[kMR];
+#pragma GCC unroll 8
+  for (int i = 0; i < kMR; ++i) ar[i] = a + (Packed || i < m ? i : m - 1) * a_is;
   using T = typename S::T;
   using V = typename S::V;
   constexpr int NR = 2 * S::W;
@@ -52,11 +60,16 @@ void kernel(int64_t kc, const typename S::T* a, const typename S::T* b, typename
     V b0 = S::load(b), b1 = S::load(b + S::W);
 #pragma GCC unroll 6
     for (int i = 0; i < kMR; ++i) {
-      V ai = S::bcast(a + i);
+      V ai = S::bcast(Packed ? a + i : ar[i]);
       c0[i] = S::fma(ai, b0, c0[i]);
       c1[i] = S::fma(ai, b1, c1[i]);
     }
-    a += kMR;
+    if (Packed) {
+      a += kMR;
+    } else {
+#pragma GCC unroll 6
+      for (int i = 0; i < kMR; ++i) ar[i] += a_ps;
+    }
     b += NR;
   }
   V va = S::set1(alpha), vb = S::set1(beta);
@@ -87,10 +100,22 @@ void kernel(int64_t kc, const typename S::T* a, const typename S::T* b, typename
   }
 }
 
+template <class S>
+void kernel(int64_t kc, const typename S::T* a, const typename S::T* b, typename S::T* c, int64_t ldc, int m, int n,
+            typename S::T alpha, typename S::T beta) {
+  kernel_impl<S, true>(kc, a, 0, 0, b, c, ldc, m, n, alpha, beta);
+}
+
+template <class S>
+void kernel_strided(int64_t kc, const typename S::T* a, int64_t a_ps, int64_t a_is, const typename S::T* b,
+                    typename S::T* c, int64_t ldc, int m, int n, typename S::T alpha, typename S::T beta) {
+  kernel_impl<S, false>(kc, a, a_ps, a_is, b, c, ldc, m, n, alpha, beta);
+}
+
 }  // namespace
 
-MicroKernel<float> sgemm_kernel_avx2() { return {kMR, 2 * F32::W, &kernel<F32>}; }
-MicroKernel<double> dgemm_kernel_avx2() { return {kMR, 2 * F64::W, &kernel<F64>}; }
+MicroKernel<float> sgemm_kernel_avx2() { return {kMR, 2 * F32::W, &kernel<F32>, &kernel_strided<F32>}; }
+MicroKernel<double> dgemm_kernel_avx2() { return {kMR, 2 * F64::W, &kernel<F64>, &kernel_strided<F64>}; }
 
 }  // namespace cq::kernels::gemm_detail
 

@@ -48,9 +48,17 @@ struct F64 {
   static M mask(int n) { return n >= W ? M(0xFF) : n <= 0 ? M(0) : M((1u << n) - 1); }
 };
 
-template <class S>
-void kernel(int64_t kc, const typename S::T* a, const typename S::T* b, typename S::T* c, int64_t ldc, int m, int n,
-            typename S::T alpha, typename S::T beta) {
+// Packed A (a_ps = kMR, a_is = 1, compile-time) or A in place (run-time strides, rows past m never read).
+template <class S, bool Packed>
+void kernel_impl(int64_t kc, const typename S::T* a, int64_t a_ps, int64_t a_is, const typename S::T* b,
+                 typename S::T* c, int64_t ldc, int m, int n, typename S::T alpha, typename S::T beta) {
+  if (Packed) {
+    a_ps = kMR;
+    a_is = 1;
+  }
+  const typename S::T* ar[kMR];
+#pragma GCC unroll 8
+  for (int i = 0; i < kMR; ++i) ar[i] = a + (Packed || i < m ? i : m - 1) * a_is;
   using V = typename S::V;
   V c0[kMR], c1[kMR];
 #pragma GCC unroll 8
@@ -59,11 +67,16 @@ void kernel(int64_t kc, const typename S::T* a, const typename S::T* b, typename
     V b0 = S::load(b), b1 = S::load(b + S::W);
 #pragma GCC unroll 8
     for (int i = 0; i < kMR; ++i) {
-      V ai = S::bcast(a + i);
+      V ai = S::bcast(Packed ? a + i : ar[i]);
       c0[i] = S::fma(ai, b0, c0[i]);
       c1[i] = S::fma(ai, b1, c1[i]);
     }
-    a += kMR;
+    if (Packed) {
+      a += kMR;
+    } else {
+#pragma GCC unroll 8
+      for (int i = 0; i < kMR; ++i) ar[i] += a_ps;
+    }
     b += 2 * S::W;
   }
   typename S::M m0 = S::mask(n), m1 = S::mask(n - S::W);
@@ -128,11 +141,23 @@ void nt_dot_block(int64_t kc, const float* A, int64_t lda, int mi, const float* 
     for (int s = 0; s < 4; ++s) acc[r * 4 + s] = _mm512_reduce_add_ps(c[r][s]);
 }
 
+template <class S>
+void kernel(int64_t kc, const typename S::T* a, const typename S::T* b, typename S::T* c, int64_t ldc, int m, int n,
+            typename S::T alpha, typename S::T beta) {
+  kernel_impl<S, true>(kc, a, 0, 0, b, c, ldc, m, n, alpha, beta);
+}
+
+template <class S>
+void kernel_strided(int64_t kc, const typename S::T* a, int64_t a_ps, int64_t a_is, const typename S::T* b,
+                    typename S::T* c, int64_t ldc, int m, int n, typename S::T alpha, typename S::T beta) {
+  kernel_impl<S, false>(kc, a, a_ps, a_is, b, c, ldc, m, n, alpha, beta);
+}
+
 }  // namespace
 
 NtDotBlockFn sgemm_nt_dot_block_avx512() { return &nt_dot_block; }
-MicroKernel<float> sgemm_kernel_avx512() { return {kMR, 2 * F32::W, &kernel<F32>}; }
-MicroKernel<double> dgemm_kernel_avx512() { return {kMR, 2 * F64::W, &kernel<F64>}; }
+MicroKernel<float> sgemm_kernel_avx512() { return {kMR, 2 * F32::W, &kernel<F32>, &kernel_strided<F32>}; }
+MicroKernel<double> dgemm_kernel_avx512() { return {kMR, 2 * F64::W, &kernel<F64>, &kernel_strided<F64>}; }
 
 }  // namespace cq::kernels::gemm_detail
 

@@ -45,9 +45,22 @@ void generic_kernel(int64_t kc, const T* __restrict a, const T* __restrict b, T*
   }
 }
 
+template <class T, int MR, int NR>
+void generic_kernel_strided(int64_t kc, const T* a, int64_t a_ps, int64_t a_is, const T* b, T* c, int64_t ldc, int m,
+                            int n, T alpha, T beta) {
+  T panel[MR * 256];  // kc <= KC = 256: pack the sliver locally and run the packed loop
+  for (int64_t p = 0; p < kc; ++p)
+    for (int i = 0; i < MR; ++i) panel[p * MR + i] = i < m ? a[p * a_ps + i * a_is] : T(0);
+  generic_kernel<T, MR, NR>(kc, panel, b, c, ldc, m, n, alpha, beta);
+}
+
 template <class T> MicroKernel<T> generic_micro_kernel();
-template <> MicroKernel<float> generic_micro_kernel<float>() { return {6, 16, &generic_kernel<float, 6, 16>}; }
-template <> MicroKernel<double> generic_micro_kernel<double>() { return {6, 8, &generic_kernel<double, 6, 8>}; }
+template <> MicroKernel<float> generic_micro_kernel<float>() {
+  return {6, 16, &generic_kernel<float, 6, 16>, &generic_kernel_strided<float, 6, 16>};
+}
+template <> MicroKernel<double> generic_micro_kernel<double>() {
+  return {6, 8, &generic_kernel<double, 6, 8>, &generic_kernel_strided<double, 6, 8>};
+}
 
 template <class T>
 MicroKernel<T> micro_kernel_for(CpuIsa isa) {
@@ -153,8 +166,11 @@ void gemm_blocked(const MicroKernel<T>& uk, bool trans_a, int64_t M, int64_t N, 
   const int nt_max = threads > 1 && M * N * K >= (int64_t(1) << 18) ? threads : 1;
   // Tasks are (column group, row chunk); rows are split only when there are too few column groups to share.
   const int64_t m_chunks = std::min<int64_t>(a_panels, std::max<int64_t>(1, (2 * nt_max + n_groups - 1) / n_groups));
+  // Packing A pays off when each packed panel serves many column panels; with few columns (deep 1x1 convs, Linear on
+  // few tokens) the kernel reads A in place instead. Same arithmetic, same order: results do not change.
+  const bool pack_a_rows = (N + nr - 1) / nr > 4 || uk.fn_strided == nullptr;
   const int64_t panels_per_chunk = (a_panels + m_chunks - 1) / m_chunks;
-  AlignedBuffer abuf(sizeof(T) * a_panels * mr * kc_max);
+  AlignedBuffer abuf(pack_a_rows ? sizeof(T) * a_panels * mr * kc_max : 0);
   AlignedBuffer bbuf(sizeof(T) * nt_max * NB * kc_max);
   T* apack = static_cast<T*>(abuf.p);
 
@@ -163,9 +179,11 @@ void gemm_blocked(const MicroKernel<T>& uk, bool trans_a, int64_t M, int64_t N, 
     for (int64_t s = 0; s < n_slabs; ++s) {
       int64_t pc = s * kc_max, kc = std::min<int64_t>(kc_max, K - pc);
       int64_t lo, hi;
-      split(a_panels, tid, nt, &lo, &hi);
-      pack_a(trans_a, A, lda, M, mr, pc, kc, apack, lo, hi);
-      barrier();  // A is complete before any task reads it
+      if (pack_a_rows) {
+        split(a_panels, tid, nt, &lo, &hi);
+        pack_a(trans_a, A, lda, M, mr, pc, kc, apack, lo, hi);
+        barrier();  // A is complete before any task reads it
+      }
       T slab_beta = s == 0 ? beta : T(1);
       split(n_groups * m_chunks, tid, nt, &lo, &hi);
       for (int64_t task = lo; task < hi; ++task) {
@@ -180,12 +198,19 @@ void gemm_blocked(const MicroKernel<T>& uk, bool trans_a, int64_t M, int64_t N, 
             int n = static_cast<int>(std::min<int64_t>(nr, ng - jr));
             for (int64_t ir = 0; ir < mc; ir += mr) {
               int m = static_cast<int>(std::min<int64_t>(mr, mc - ir));
-              uk.fn(kc, apack + (ic + ir) * kc, bsl, C + (ic + ir) * ldc + jg + jr, ldc, m, n, alpha, slab_beta);
+              T* cp = C + (ic + ir) * ldc + jg + jr;
+              if (pack_a_rows) {
+                uk.fn(kc, apack + (ic + ir) * kc, bsl, cp, ldc, m, n, alpha, slab_beta);
+              } else if (trans_a) {  // A is [K, M]
+                uk.fn_strided(kc, A + pc * lda + ic + ir, lda, 1, bsl, cp, ldc, m, n, alpha, slab_beta);
+              } else {
+                uk.fn_strided(kc, A + (ic + ir) * lda + pc, 1, lda, bsl, cp, ldc, m, n, alpha, slab_beta);
+              }
             }
           }
         }
       }
-      barrier();  // nobody repacks A while a task still reads it
+      if (pack_a_rows) barrier();  // nobody repacks A while a task still reads it
     }
   };
 

@@ -12,10 +12,17 @@ namespace cq::kernels::gemm_detail {
 template <class T>
 using MicroKernelFn = void (*)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, int m, int n, T alpha, T beta);
 
+// The same product reading A in place: a[p * a_ps + i * a_is] (rows i < m only are read). Used when A would be
+// packed for too few column panels to repay the packing (small N: deep 1x1 convs, Linear on few tokens).
+template <class T>
+using MicroKernelStridedFn = void (*)(int64_t kc, const T* a, int64_t a_ps, int64_t a_is, const T* b, T* c,
+                                      int64_t ldc, int m, int n, T alpha, T beta);
+
 template <class T>
 struct MicroKernel {
   int mr = 0, nr = 0;
   MicroKernelFn<T> fn = nullptr;
+  MicroKernelStridedFn<T> fn_strided = nullptr;
 };
 
 // Each returns a kernel with fn == nullptr when the build's compiler could not produce it.

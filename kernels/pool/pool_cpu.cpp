@@ -1,3 +1,4 @@
+#include <algorithm>
 // Reference CPU kernels for global_avg_pool2d and upsample_nearest2d; threads split planes (or rows), and every
 // output is computed by one thread in a fixed order.
 #include "kernels/pool/pool_kernels.h"
@@ -47,11 +48,17 @@ void upsample_forward_cpu(const Tensor& y, const Tensor& x, int64_t planes, int6
     const scalar_t* px = x.data<scalar_t>();
     scalar_t* py = y.data<scalar_t>();
 #pragma omp parallel for num_threads(x.runtime().threads()) if (planes * OH * OW > kParallelMin)
-    for (int64_t r = 0; r < planes * OH; ++r) {
-      const int64_t p = r / OH, oi = r % OH;
-      const scalar_t* src = px + (p * H + poolmath::nearest_src(oi, sh)) * W;
-      scalar_t* dst = py + r * OW;
-      for (int64_t oj = 0; oj < OW; ++oj) dst[oj] = src[poolmath::nearest_src(oj, sw)];
+    for (int64_t r = 0; r < planes * H; ++r) {
+      // One input row fills sh output rows: build the first (each element repeated sw times, the U-Net's x2 case
+      // without index arithmetic), then copy it.
+      const scalar_t* src = px + r * W;
+      scalar_t* dst = py + r * sh * OW;
+      if (sw == 2) {
+        for (int64_t j = 0; j < W; ++j) dst[2 * j] = dst[2 * j + 1] = src[j];
+      } else {
+        for (int64_t oj = 0; oj < OW; ++oj) dst[oj] = src[poolmath::nearest_src(oj, sw)];
+      }
+      for (int64_t k = 1; k < sh; ++k) std::copy(dst, dst + OW, dst + k * OW);
     }
   });
 }
