@@ -188,7 +188,7 @@ void conv2d_backward_cpu(const Tensor& gout, const Tensor& x, const Tensor& w, c
           T beta = n == 0 ? T(0) : T(1);
           if (direct) {
             gemm_cpu<T>(false, true, Cog, Kg, P, T(1), gg, P, xg, P, beta, gwg, Kg, threads);
-          } else if (std::is_same_v<T, float> && gemm_nt_dot_available()) {
+          } else if (std::is_same_v<T, float> && gemm_nt_dot_preferred(Cog, Kg, P)) {
             // Dot products along the pixels straight from G and the im2col rows: no transposing packs.
             gemm_cpu_nt_rows(Cog, Kg, P, 1.0f, reinterpret_cast<const float*>(gg), P,
                              Im2colRows(m, reinterpret_cast<const float*>(xg)), float(beta),

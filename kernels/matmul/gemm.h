@@ -40,6 +40,8 @@ class GemmBRows {
 // C = alpha * A * B^T + beta * C with A [M, K] row-major (lda) and B from `b`, by dot products along K with no
 // packing of A (the AVX-512 "NT dot" kernel). Only when gemm_nt_dot_available(); deterministic like gemm_cpu.
 bool gemm_nt_dot_available();
+// Whether the NT-dot form is available and faster than the blocked GEMM for this shape (K long next to M and N).
+bool gemm_nt_dot_preferred(int64_t M, int64_t N, int64_t K);
 void gemm_cpu_nt_rows(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const GemmBRows& b,
                       float beta, float* C, int64_t ldc, int threads);
 

@@ -232,39 +232,52 @@ void gemm_blocked(const MicroKernel<T>& uk, bool trans_a, int64_t M, int64_t N, 
 }
 
 // C = alpha * A * B^T + beta * C by 4x4 blocks of K-long dot products (A [M, K], B [N, K], both K-contiguous). K is
-// cut into chunks sized so a chunk of all A and B rows stays in L2 (sizes depend on M, N, K only); each thread owns a
-// fixed set of C blocks in every chunk, so every element sums its chunks in order for any thread count. B comes
-// either in place (B != nullptr) or from src, filled per chunk into a shared buffer.
+// cut into chunks (sizes depend on M, N, K only) so that the chunk of the operand with fewer rows stays in L2 while
+// blocks of 4 rows of the other stream past it; the 16 lane-sums of a block are reduced once per chunk, so chunks
+// are as long as L2 allows. Each thread owns a fixed set of C blocks in every chunk, so every element sums its
+// chunks in order for any thread count. B comes in place (B != nullptr) or from src: when B is the streamed operand
+// each thread builds its 4 rows just before using them (in cache, no barrier); otherwise the chunk is built into a
+// shared buffer.
 void nt_dot(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B, int64_t ldb,
             const GemmBRows* src, float beta, float* C, int64_t ldc, int threads) {
   NtDotBlockFn block = sgemm_nt_dot_block_avx512();
-  const int64_t target = std::clamp<int64_t>(int64_t(1 << 18) / (M + N), 256, 8192);
+  const bool stream_b = M <= N;  // A's chunk stays in L2, B streams in blocks of 4 rows
+  const int64_t target = std::clamp<int64_t>(int64_t(1 << 18) / std::min(M, N), 256, 8192);
   const int64_t n_chunks = (K + target - 1) / target;
   const int64_t kchunk = ((K + n_chunks - 1) / n_chunks + 15) / 16 * 16;
   const int64_t bi = (M + 3) / 4, bj = (N + 3) / 4, nblocks = bi * bj;
-  AlignedBuffer bbuf(src ? sizeof(float) * N * kchunk : 0);
-  float* brows = static_cast<float*>(bbuf.p);
   const int nt_max = threads > 1 && M * N * K >= (int64_t(1) << 18) ? threads : 1;
+  // Shared chunk of B rows (B not streamed), or one 4-row buffer per thread (B streamed).
+  AlignedBuffer bbuf(!src ? 0 : sizeof(float) * kchunk * (stream_b ? 4 * nt_max : N));
 
   auto body = [&](int tid, int nt, auto&& barrier) {
     int64_t lo, hi;
     split(nblocks, tid, nt, &lo, &hi);
+    float* own_rows = static_cast<float*>(bbuf.p) + (stream_b ? tid * 4 * kchunk : 0);
     alignas(64) float acc[16];
     for (int64_t k0 = 0; k0 < K; k0 += kchunk) {
       int64_t kc = std::min(kchunk, K - k0);
-      const float* Bc = B ? B + k0 : brows;
+      const float* Bc = B ? B + k0 : static_cast<const float*>(bbuf.p);
       int64_t ldbc = B ? ldb : kchunk;
-      if (src) {
+      if (src && !stream_b) {
         int64_t jlo, jhi;
         split(N, tid, nt, &jlo, &jhi);
-        if (jlo < jhi) src->rows(jlo, jhi, k0, kc, brows + jlo * kchunk, kchunk);
+        if (jlo < jhi) src->rows(jlo, jhi, k0, kc, static_cast<float*>(bbuf.p) + jlo * kchunk, kchunk);
         barrier();  // all rows of this chunk are in place
       }
       bool first = k0 == 0;
+      int64_t built_j = -1;
       for (int64_t blk = lo; blk < hi; ++blk) {
-        int64_t i = (blk / bj) * 4, j = (blk % bj) * 4;
+        int64_t ib = stream_b ? blk % bi : blk / bj, jb = stream_b ? blk / bi : blk % bj;
+        int64_t i = ib * 4, j = jb * 4;
         int mi = static_cast<int>(std::min<int64_t>(4, M - i)), nj = static_cast<int>(std::min<int64_t>(4, N - j));
-        block(kc, A + i * lda + k0, lda, mi, Bc + j * ldbc, ldbc, nj, acc);
+        const float* brow = Bc + j * ldbc;
+        if (src && stream_b) {
+          if (built_j != j) src->rows(j, j + nj, k0, kc, own_rows, kchunk);
+          built_j = j;
+          brow = own_rows;
+        }
+        block(kc, A + i * lda + k0, lda, mi, brow, ldbc, nj, acc);
         for (int r = 0; r < mi; ++r)
           for (int s2 = 0; s2 < nj; ++s2) {
             float v = alpha * acc[r * 4 + s2];
@@ -272,7 +285,7 @@ void nt_dot(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_
             c = !first ? c + v : beta == 0.0f ? v : v + beta * c;
           }
       }
-      if (src) barrier();  // nobody refills the rows while a block still reads them
+      if (src && !stream_b) barrier();  // nobody refills the rows while a block still reads them
     }
   };
   if (nt_max == 1) {
@@ -391,6 +404,9 @@ void gemm_cpu(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alp
 }
 
 bool gemm_nt_dot_available() { return cpu_isa() == CpuIsa::avx512; }
+bool gemm_nt_dot_preferred(int64_t M, int64_t N, int64_t K) {
+  return gemm_nt_dot_available() && gemm_detail::prefer_nt_dot(M, N, K);
+}
 
 void gemm_cpu_nt_rows(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const GemmBRows& b,
                       float beta, float* C, int64_t ldc, int threads) {

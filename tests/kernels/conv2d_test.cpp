@@ -341,3 +341,44 @@ TEST(CudaConv2d, Deterministic) {
   }
   for (size_t i = 0; i < 3; ++i) EXPECT_TRUE(res[0][i] == res[1][i]) << "tensor " << i;
 }
+
+// Float32 forward and backward against the same op in float64, on shapes whose weight gradient takes the GEMM's
+// NT-dot form (long pixel axis; both the streamed-B and shared-B branches) and the implicit-GEMM paths. The f32 error
+// bound is a few hundred ulps of the largest value: real indexing bugs give O(1).
+TEST(Conv2d, Float32PathsMatchFloat64) {
+  Context ctx = cq::testing::make_ctx(2, 9);
+  struct C {
+    Shape x, w;
+    int64_t stride, pad;
+  } cases[] = {{{2, 8, 40, 40}, {4, 8, 3, 3}, 1, 1},   {{2, 1, 48, 40}, {16, 1, 3, 3}, 1, 1},
+               {{2, 16, 48, 48}, {8, 16, 1, 1}, 1, 0}, {{2, 4, 48, 48}, {32, 4, 1, 1}, 1, 0},
+               {{2, 6, 41, 37}, {5, 6, 3, 3}, 2, 1}};
+  for (const C& c : cases) {
+    Conv2dParams p;
+    p.stride_h = p.stride_w = c.stride;
+    p.pad_t = p.pad_b = p.pad_l = p.pad_r = c.pad;
+    Tensor x = ctx.randn(c.x), w = ctx.randn(c.w), b = ctx.randn({c.w[0]});
+    Tensor outs[2], gx[2], gw[2], gb[2], g;
+    for (int t = 0; t < 2; ++t) {
+      DType dt = t == 0 ? DType::f32 : DType::f64;
+      Tensor xx = x.to(dt).detach().set_requires_grad(), ww = w.to(dt).detach().set_requires_grad(),
+             bb = b.to(dt).detach().set_requires_grad();
+      outs[t] = conv2d(xx, ww, bb, p);
+      if (t == 0) g = ctx.randn(outs[0].shape());
+      outs[t].backward(g.to(dt));
+      gx[t] = xx.grad();
+      gw[t] = ww.grad();
+      gb[t] = bb.grad();
+    }
+    auto rel = [](const Tensor& a, const Tensor& r) {
+      double m = 0;
+      for (double v : r.to_vector<double>()) m = std::max(m, std::fabs(v));
+      return cq::testing::max_abs_diff(a.to(DType::f64), r) / m;
+    };
+    std::string what = "x " + shape_str(c.x) + " w " + shape_str(c.w);
+    EXPECT_LT(rel(outs[0], outs[1]), 2e-6) << what;
+    EXPECT_LT(rel(gx[0], gx[1]), 2e-6) << what;
+    EXPECT_LT(rel(gw[0], gw[1]), 2e-6) << what;
+    EXPECT_LT(rel(gb[0], gb[1]), 2e-5) << what;
+  }
+}
