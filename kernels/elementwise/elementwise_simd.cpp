@@ -39,7 +39,7 @@ CQ_ALWAYS_INLINE void zip(F f, const float* __restrict a, int64_t sa, const floa
 }  // namespace
 
 bool has_unary_f32(ew::UnaryOp op) {
-  return op == ew::UnaryOp::relu || op == ew::UnaryOp::sigmoid || op == ew::UnaryOp::silu;
+  return op == ew::UnaryOp::relu || op == ew::UnaryOp::sigmoid || op == ew::UnaryOp::silu || op == ew::UnaryOp::gelu;
 }
 
 CQ_CPU_CLONES void unary_f32(ew::UnaryOp op, const float* x, float* y, int64_t n) {
@@ -47,6 +47,7 @@ CQ_CPU_CLONES void unary_f32(ew::UnaryOp op, const float* x, float* y, int64_t n
     case ew::UnaryOp::relu: return map(ew::Relu{}, x, y, n);
     case ew::UnaryOp::sigmoid: return map(ew::Sigmoid{}, x, y, n);
     case ew::UnaryOp::silu: return map(ew::Silu{}, x, y, n);
+    case ew::UnaryOp::gelu: return map(ew::Gelu{}, x, y, n);
     default: break;
   }
   fail("elementwise: no f32 fast path for unary op ", static_cast<int>(op));
@@ -57,18 +58,23 @@ CQ_CPU_CLONES void unary_grad_f32(ew::UnaryOp op, const float* g, const float* s
     case ew::UnaryOp::relu: return map_grad(ew::Relu{}, g, s, dx, n);
     case ew::UnaryOp::sigmoid: return map_grad(ew::Sigmoid{}, g, s, dx, n);
     case ew::UnaryOp::silu: return map_grad(ew::Silu{}, g, s, dx, n);
+    case ew::UnaryOp::gelu: return map_grad(ew::Gelu{}, g, s, dx, n);
     default: break;
   }
   fail("elementwise: no f32 fast path for unary op ", static_cast<int>(op));
 }
 
-bool has_binary_f32(ew::BinaryOp op) { return op == ew::BinaryOp::add || op == ew::BinaryOp::mul; }
+bool has_binary_f32(ew::BinaryOp op) {
+  return op == ew::BinaryOp::add || op == ew::BinaryOp::mul || op == ew::BinaryOp::sub || op == ew::BinaryOp::div;
+}
 
 CQ_CPU_CLONES void binary_f32(ew::BinaryOp op, const float* a, int64_t sa, const float* b, int64_t sb, float* o,
                               int64_t n) {
   switch (op) {
     case ew::BinaryOp::add: return zip(ew::Add{}, a, sa, b, sb, o, n);
     case ew::BinaryOp::mul: return zip(ew::Mul{}, a, sa, b, sb, o, n);
+    case ew::BinaryOp::sub: return zip(ew::Sub{}, a, sa, b, sb, o, n);
+    case ew::BinaryOp::div: return zip(ew::Div{}, a, sa, b, sb, o, n);
     default: break;
   }
   fail("elementwise: no f32 fast path for binary op ", static_cast<int>(op));

@@ -8,13 +8,13 @@
 
 namespace cq::kernels::simd {
 
-bool has_unary_f32(ew::UnaryOp op);  // relu, sigmoid, silu
+bool has_unary_f32(ew::UnaryOp op);  // relu, sigmoid, silu, gelu
 // y[i] = op(x[i]) for i < n.
 void unary_f32(ew::UnaryOp op, const float* x, float* y, int64_t n);
 // dx[i] = op.grad(g[i], s[i]) (s: the saved input or output, as ew::Saved says).
 void unary_grad_f32(ew::UnaryOp op, const float* g, const float* s, float* dx, int64_t n);
 
-bool has_binary_f32(ew::BinaryOp op);  // add, mul
+bool has_binary_f32(ew::BinaryOp op);  // add, mul, sub, div
 // o[i] = op(a[i * sa], b[i * sb]) for i < n, with sa, sb in {0, 1}.
 void binary_f32(ew::BinaryOp op, const float* a, int64_t sa, const float* b, int64_t sb, float* o, int64_t n);
 
