@@ -5,11 +5,11 @@
 #include "kernels/matmul/gemm_ukernel.h"
 
 #if defined(__AVX512F__) && defined(__FMA__)
-// GCC 12's avx512fintrin.h trips -Wuninitialized inside _mm512_reduce_add_ps (a known false positive in the header).
-#pragma GCC diagnostic push
+// GCC 12's avx512fintrin.h trips -W(maybe-)uninitialized inside _mm512_reduce_add_ps and the gathers (false
+// positives on the header's own undefined-vector temporaries), reported where they are inlined: off for this file.
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
-#pragma GCC diagnostic pop
 
 namespace cq::kernels::gemm_detail {
 namespace {
@@ -96,6 +96,22 @@ void kernel_impl(int64_t kc, const typename S::T* a, int64_t a_ps, int64_t a_is,
   }
 }
 
+// dst[p * rows + j] = src[j * ld + p]: one 16-lane gather per 16 destination elements (8-lane for rows = 8).
+void pack_transpose(const float* src, int64_t ld, int rows, int64_t kc, float* dst) {
+  if (rows == 32) {
+    __m512i idx0 = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                      _mm512_set1_epi32(static_cast<int>(ld)));
+    const float* hi = src + 16 * ld;
+    for (int64_t p = 0; p < kc; ++p) {
+      _mm512_storeu_ps(dst + p * 32, _mm512_i32gather_ps(idx0, src + p, 4));
+      _mm512_storeu_ps(dst + p * 32 + 16, _mm512_i32gather_ps(idx0, hi + p, 4));
+    }
+  } else {  // rows == 8
+    __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(static_cast<int>(ld)));
+    for (int64_t p = 0; p < kc; ++p) _mm256_storeu_ps(dst + p * 8, _mm256_i32gather_ps(src + p, idx, 4));
+  }
+}
+
 // 4 x 4 dot products over kc: 16 accumulators, 8 loads per 16 FMAs per 16 k (compute-bound from L2).
 void nt_dot_block(int64_t kc, const float* A, int64_t lda, int mi, const float* B, int64_t ldb, int nj, float* acc) {
   const float* a[4];
@@ -156,7 +172,10 @@ void kernel_strided(int64_t kc, const typename S::T* a, int64_t a_ps, int64_t a_
 }  // namespace
 
 NtDotBlockFn sgemm_nt_dot_block_avx512() { return &nt_dot_block; }
-MicroKernel<float> sgemm_kernel_avx512() { return {kMR, 2 * F32::W, &kernel<F32>, &kernel_strided<F32>}; }
+PackTransposeFn pack_transpose_avx512() { return &pack_transpose; }
+MicroKernel<float> sgemm_kernel_avx512() {
+  return {kMR, 2 * F32::W, &kernel<F32>, &kernel_strided<F32>, &pack_transpose};
+}
 MicroKernel<double> dgemm_kernel_avx512() { return {kMR, 2 * F64::W, &kernel<F64>, &kernel_strided<F64>}; }
 
 }  // namespace cq::kernels::gemm_detail
@@ -167,6 +186,7 @@ namespace cq::kernels::gemm_detail {
 MicroKernel<float> sgemm_kernel_avx512() { return {}; }
 MicroKernel<double> dgemm_kernel_avx512() { return {}; }
 NtDotBlockFn sgemm_nt_dot_block_avx512() { return nullptr; }
+PackTransposeFn pack_transpose_avx512() { return nullptr; }
 }  // namespace cq::kernels::gemm_detail
 
 #endif

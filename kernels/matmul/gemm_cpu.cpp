@@ -80,9 +80,10 @@ constexpr int64_t KC = 256;   // K slab: a KC x NR sliver of B (32 KiB f32 at NR
 
 // Packs op(A) rows [0, M) x cols [p0, p0+kc) as mr-row panels dst[(panel*kc + p)*mr + i], zero-padded to whole
 // panels; panels [first, last) only (threads split them).
-template <class T>
+// pack_t: the ISA's transposing pack for full panels of K-contiguous rows (nullptr: portable loop).
+template <class T, class PackT>
 void pack_a(bool trans, const T* A, int64_t lda, int64_t M, int mr, int64_t p0, int64_t kc, T* dst, int64_t first,
-            int64_t last) {
+            int64_t last, PackT pack_t) {
   for (int64_t panel = first; panel < last; ++panel) {
     T* d = dst + panel * mr * kc;
     int64_t r0 = panel * mr;
@@ -94,6 +95,8 @@ void pack_a(bool trans, const T* A, int64_t lda, int64_t M, int mr, int64_t p0, 
         for (int i = 0; i < rows; ++i) dp[i] = s[i];
         for (int i = rows; i < mr; ++i) dp[i] = T(0);
       }
+    } else if (pack_t && rows == mr && int64_t(mr) * lda < (int64_t(1) << 31)) {
+      pack_t(A + r0 * lda + p0, lda, mr, kc, d);
     } else {  // A is [M, K]: walk p outermost so writes are contiguous; the mr rows are read as mr streams
       const T* src[64];
       for (int i = 0; i < rows; ++i) src[i] = A + (r0 + i) * lda + p0;
@@ -107,9 +110,9 @@ void pack_a(bool trans, const T* A, int64_t lda, int64_t M, int mr, int64_t p0, 
 }
 
 // Packs nr-column panels [first, last) of op(B) columns [j0, jend) x rows [p0, p0+kc): dst[(panel*kc + p)*nr + j].
-template <class T>
+template <class T, class PackT>
 void pack_b(bool trans, const T* B, int64_t ldb, int nr, int64_t j0, int64_t jend, int64_t p0, int64_t kc, T* dst,
-            int64_t first, int64_t last) {
+            int64_t first, int64_t last, PackT pack_t) {
   for (int64_t panel = first; panel < last; ++panel) {
     T* d = dst + panel * nr * kc;
     int64_t c0 = j0 + panel * nr;
@@ -121,6 +124,8 @@ void pack_b(bool trans, const T* B, int64_t ldb, int nr, int64_t j0, int64_t jen
         std::memcpy(dp, s, sizeof(T) * cols);
         for (int j = cols; j < nr; ++j) dp[j] = T(0);
       }
+    } else if (pack_t && cols == nr && int64_t(nr) * ldb < (int64_t(1) << 31)) {
+      pack_t(B + c0 * ldb + p0, ldb, nr, kc, d);
     } else {  // B is [N, K]: column j of op(B) is row j of B; walk p outermost so the writes are contiguous and the
               // nr source rows are read as nr sequential streams (each cache line serves 16 consecutive p)
       const T* rows[64];
@@ -181,7 +186,7 @@ void gemm_blocked(const MicroKernel<T>& uk, bool trans_a, int64_t M, int64_t N, 
       int64_t lo, hi;
       if (pack_a_rows) {
         split(a_panels, tid, nt, &lo, &hi);
-        pack_a(trans_a, A, lda, M, mr, pc, kc, apack, lo, hi);
+        pack_a(trans_a, A, lda, M, mr, pc, kc, apack, lo, hi, uk.pack_t);
         barrier();  // A is complete before any task reads it
       }
       T slab_beta = s == 0 ? beta : T(1);
@@ -378,7 +383,7 @@ void gemm_cpu_isa(CpuIsa isa, bool trans_a, bool trans_b, int64_t M, int64_t N, 
   }
   auto uk = gemm_detail::micro_kernel_for<T>(isa);
   auto pack_panels = [&](int64_t j0, int64_t jend, int64_t p0, int64_t kc, T* dst) {
-    gemm_detail::pack_b(trans_b, B, ldb, uk.nr, j0, jend, p0, kc, dst, 0, (jend - j0 + uk.nr - 1) / uk.nr);
+    gemm_detail::pack_b(trans_b, B, ldb, uk.nr, j0, jend, p0, kc, dst, 0, (jend - j0 + uk.nr - 1) / uk.nr, uk.pack_t);
   };
   gemm_detail::gemm_blocked<T>(uk, trans_a, M, N, K, alpha, A, lda, pack_panels, beta, C, ldc, threads);
 }

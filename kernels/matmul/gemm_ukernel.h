@@ -23,6 +23,8 @@ struct MicroKernel {
   int mr = 0, nr = 0;
   MicroKernelFn<T> fn = nullptr;
   MicroKernelStridedFn<T> fn_strided = nullptr;
+  // Optional transposing pack (see PackTransposeFn below) for K-contiguous operands; nullptr: the portable loop.
+  void (*pack_t)(const T* src, int64_t ld, int rows, int64_t kc, T* dst) = nullptr;
 };
 
 // Each returns a kernel with fn == nullptr when the build's compiler could not produce it.
@@ -35,6 +37,12 @@ MicroKernel<double> dgemm_kernel_avx512();
 // N small: the weight gradient of a convolution, K = pixels). acc[r * 4 + s] = sum_k a_r[k] * b_s[k] over k < kc for
 // the up-to-4 rows a_r = A + r*lda (r < mi) and b_s = B + s*ldb (s < nj); 16-lane partial sums reduced by a fixed
 // shuffle tree at the end (deterministic). Reads both operands in place: no packing. nullptr when unavailable.
+// Packs a full panel of `rows` K-contiguous source rows (row j at src + j * ld) into dst[p * rows + j] for p < kc:
+// the transposing pack of op(B) when B is [N, K] (rows = nr) and of op(A) when A is [M, K] (rows = mr), by gathers.
+// nullptr when unavailable; only for rows in {8, 32} and rows * ld < 2^31.
+using PackTransposeFn = void (*)(const float* src, int64_t ld, int rows, int64_t kc, float* dst);
+PackTransposeFn pack_transpose_avx512();
+
 using NtDotBlockFn = void (*)(int64_t kc, const float* A, int64_t lda, int mi, const float* B, int64_t ldb, int nj,
                               float* acc);
 NtDotBlockFn sgemm_nt_dot_block_avx512();

@@ -5,9 +5,11 @@
 // sequentially over l in double: fixed order, identical for any thread count.
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include "kernels/softmax/softmax.h"
 #include "kernels/softmax/softmax_math.h"
+#include "kernels/softmax/softmax_simd.h"
 #include "tensor/runtime.h"
 
 namespace cq::kernels {
@@ -18,6 +20,18 @@ constexpr int64_t kTile = 64;
 template <class T>
 void forward(const T* x, T* y, int64_t outer, int64_t L, int64_t inner, bool log, int threads) {
   using namespace softmax_math;
+  if constexpr (std::is_same_v<T, float>) {
+    if (inner == 1 && !log) {  // contiguous rows (attention): the vectorised kernel, rows split over threads
+      int64_t chunk = 64;
+      int64_t nchunks = (outer + chunk - 1) / chunk;
+#pragma omp parallel for num_threads(threads) schedule(static) if (outer * L > (1 << 14))
+      for (int64_t c = 0; c < nchunks; ++c) {
+        int64_t r0 = c * chunk, rows = std::min(chunk, outer - r0);
+        simd::softmax_rows_f32(x + r0 * L, y + r0 * L, rows, L);
+      }
+      return;
+    }
+  }
   int64_t ntiles = (inner + kTile - 1) / kTile, tasks = outer * ntiles;
 #pragma omp parallel for num_threads(threads) schedule(static) if (outer * L * inner > (1 << 14))
   for (int64_t t = 0; t < tasks; ++t) {
