@@ -80,10 +80,10 @@ MBConvBlock::MBConvBlock(Context& ctx, const MBConvConfig& cfg, int64_t image_si
 Tensor MBConvBlock::forward(const Tensor& input, double drop_rate) {
   Tensor x = input;
   // _bn0 and _bn1 apply the swish themselves (fused batch_norm_act).
-  if (expand_conv_) x = bn0_->forward(expand_conv_->forward(x));
+  if (expand_conv_) x = nn::conv_bn_forward(*expand_conv_, *bn0_, x);
   x = bn1_->forward(depthwise_->forward(x));
   x = nn::squeeze_excite(x, *se_reduce_, *se_expand_, "silu");
-  x = bn2_->forward(project_->forward(x));
+  x = nn::conv_bn_forward(*project_, *bn2_, x);
   if (cfg_.residual()) {
     // lukemelas applies drop-connect only where the skip exists, and only in training.
     x = nn::drop_path(*ctx_, x, drop_rate, is_training());
@@ -120,7 +120,7 @@ void EfficientNetB2Encoder::set_drop_connect_rate(double r) {
 std::vector<Tensor> EfficientNetB2Encoder::forward(const Tensor& x) {
   CQ_CHECK(x.dim() == 4 && x.size(1) == 3, "EfficientNetB2Encoder: expected input [N,3,H,W], got ", x.describe());
   std::vector<Tensor> taps{x};
-  Tensor h = bn0_->forward(conv_stem_->forward(x));  // BN + swish, fused
+  Tensor h = nn::conv_bn_forward(*conv_stem_, *bn0_, x);  // BN + swish, fused
   taps.push_back(h);
   // smp's stage ends: after blocks 4, 7, 15 and 22.
   const size_t tap_after[] = {4, 7, 15, 22};

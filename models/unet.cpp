@@ -26,6 +26,11 @@ std::shared_ptr<nn::Sequential> conv_bn_relu(Context& ctx, int64_t in, int64_t o
   return seq;
 }
 
+// conv_bn_relu's Sequential run as one fused op in inference (nn::conv_bn_forward).
+Tensor conv_bn(nn::Sequential& seq, const Tensor& x) {
+  return nn::conv_bn_forward(static_cast<nn::Conv2d&>(seq.at(0)), static_cast<nn::BatchNorm2d&>(seq.at(1)), x);
+}
+
 // A ModuleList that also keeps typed handles (decoder.blocks.i).
 class DecoderBlockList : public nn::Module {
  public:
@@ -46,7 +51,7 @@ UnetDecoderBlock::UnetDecoderBlock(Context& ctx, int64_t in, int64_t skip, int64
 Tensor UnetDecoderBlock::forward(const Tensor& x, const Tensor& skip) {
   Tensor h = upsample_nearest2d(x, 2, 2);
   if (skip.defined()) h = concat({h, skip}, 1);  // smp order: upsampled first, then the skip
-  return conv2_->forward(conv1_->forward(h));
+  return conv_bn(*conv2_, conv_bn(*conv1_, h));
 }
 
 UnetDecoder::UnetDecoder(Context& ctx, const std::vector<int64_t>& enc, const std::vector<int64_t>& dec) {

@@ -1,6 +1,7 @@
 #include "nn/layers.h"
 
 #include <cmath>
+#include <vector>
 
 #include "kernels/elementwise/elementwise.h"
 #include "kernels/matmul/matmul.h"
@@ -37,6 +38,32 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
     num_batches_tracked.fill_(num_batches_tracked.item() + 1);
   }
   return batch_norm_act(x, weight, bias, running_mean, running_var, is_training(), momentum, eps, act);
+}
+
+Tensor conv_bn_forward(Conv2d& conv, BatchNorm2d& bn, const Tensor& x) {
+  bool fusable = !bn.is_training() && !x.runtime().grad_enabled() && x.device().is_cpu() &&
+                 x.dtype() == DType::f32 && conv.weight.dtype() == DType::f32 && conv.params.groups == 1 &&
+                 bn.running_mean.dtype() == DType::f32;
+  if (!fusable) return bn.forward(conv.forward(x));
+  // scale = gamma / sqrt(var + eps), shift = beta - mean * scale (+ scale * conv bias), in double then rounded once.
+  int64_t C = conv.weight.shape()[0];
+  CQ_CHECK(bn.weight.numel() == C, "conv_bn_forward: BatchNorm2d has ", bn.weight.numel(), " channels but the conv has ",
+           C, " outputs");
+  std::vector<double> g = bn.weight.to_vector<double>(), b = bn.bias.to_vector<double>();
+  std::vector<double> m = bn.running_mean.to_vector<double>(), v = bn.running_var.to_vector<double>();
+  std::vector<double> cb = conv.bias.defined() ? conv.bias.to_vector<double>() : std::vector<double>(C, 0.0);
+  std::vector<double> sc(C), sh(C);
+  for (int64_t c = 0; c < C; ++c) {
+    sc[c] = g[c] / std::sqrt(v[c] + bn.eps);
+    sh[c] = b[c] + (cb[c] - m[c]) * sc[c];
+  }
+  Tensor scale = x.new_empty({C}), shift = x.new_empty({C});
+  for (int64_t c = 0; c < C; ++c) {
+    scale.data<float>()[c] = static_cast<float>(sc[c]);
+    shift.data<float>()[c] = static_cast<float>(sh[c]);
+  }
+  int act = bn.act == NormAct::relu ? 1 : bn.act == NormAct::silu ? 2 : 0;
+  return conv2d_scale_shift_act(x, conv.weight, scale, shift, act, conv.params);
 }
 
 Linear::Linear(Context& ctx, int64_t in, int64_t out, bool has_bias) {

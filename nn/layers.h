@@ -39,6 +39,11 @@ class BatchNorm2d : public Layer {
   NormAct act;
 };
 
+// bn(conv(x)) for the Conv -> BatchNorm(-> act) pairs of the models. In inference (bn in eval mode, no gradient
+// wanted, CPU f32, groups 1) it runs as one fused op, conv2d_scale_shift_act: the BN's affine and activation are
+// applied to each GEMM tile while it is in cache instead of in a second pass over memory. Otherwise the two ops.
+Tensor conv_bn_forward(Conv2d& conv, BatchNorm2d& bn, const Tensor& x);
+
 class Linear : public Layer {
  public:
   Linear(Context& ctx, int64_t in, int64_t out, bool bias = true);

@@ -78,4 +78,25 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
   return out;
 }
 
+Tensor conv2d_scale_shift_act(const Tensor& x, const Tensor& w, const Tensor& scale, const Tensor& shift, int act,
+                              const Conv2dParams& p) {
+  check_args(x, w, Tensor(), p);
+  CQ_CHECK(!(x.runtime().grad_enabled() && (x.requires_grad() || w.requires_grad())),
+           "conv2d_scale_shift_act: inference only, but x or w needs a gradient (use conv2d + batch_norm)");
+  CQ_CHECK(x.device().is_cpu() && x.dtype() == DType::f32 && p.groups == 1,
+           "conv2d_scale_shift_act: CPU, f32, groups 1 only; got x ", x.describe(), " groups ", p.groups);
+  int64_t CO = w.shape()[0];
+  CQ_CHECK(scale.numel() == CO && shift.numel() == CO && scale.dtype() == DType::f32 && shift.dtype() == DType::f32,
+           "conv2d_scale_shift_act: scale ", scale.describe(), " and shift ", shift.describe(), " must be f32 [", CO,
+           "]");
+  CQ_CHECK(act >= 0 && act <= 2, "conv2d_scale_shift_act: act must be 0 (identity), 1 (relu) or 2 (silu), got ", act);
+  int64_t OH = kernels::conv_out_size(x.shape()[2], w.shape()[2], p.stride_h, p.pad_t, p.pad_b);
+  int64_t OW = kernels::conv_out_size(x.shape()[3], w.shape()[3], p.stride_w, p.pad_l, p.pad_r);
+  Tensor xc = x.detach().contiguous(), wc = w.detach().contiguous();
+  Tensor sc = scale.detach().contiguous(), sh = shift.detach().contiguous();
+  Tensor out = x.new_empty({x.shape()[0], CO, OH, OW});
+  kernels::conv2d_scale_shift_act_cpu(out, xc, wc, sc.data<float>(), sh.data<float>(), act, p);
+  return out;
+}
+
 }  // namespace cq

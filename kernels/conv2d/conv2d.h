@@ -17,6 +17,13 @@ struct Conv2dParams {
 // otherwise per image and per group im2col + GEMM (im2col buffers hold one image at a time, never the batch).
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p);
 
+// Inference only (no autograd record; refuses inputs that would need gradients): act(scale[c] * conv2d(x, w)[c] +
+// shift[c]) in one pass, the per-channel affine and activation applied to each GEMM tile while it is in cache. This
+// is conv + eval-mode BatchNorm (+ ReLU/SiLU) with scale = gamma / sqrt(var + eps), shift = beta - mean * scale.
+// act: 0 identity, 1 relu, 2 silu. CPU, f32, groups 1; scale and shift are [C_out] f32.
+Tensor conv2d_scale_shift_act(const Tensor& x, const Tensor& w, const Tensor& scale, const Tensor& shift, int act,
+                              const Conv2dParams& p);
+
 namespace kernels {
 // All tensors contiguous and already shape-checked; bias may be undefined. out [N, C_out, OH, OW].
 void conv2d_forward_cpu(const Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias,
@@ -27,6 +34,8 @@ void conv2d_forward_cpu(const Tensor& out, const Tensor& x, const Tensor& w, con
 void conv2d_backward_cpu(const Tensor& g, const Tensor& x, const Tensor& w, const Shape& x_shape,
                          const Shape& w_shape, const Conv2dParams& p, const Tensor& gx, const Tensor& gw,
                          const Tensor& gb);
+void conv2d_scale_shift_act_cpu(const Tensor& out, const Tensor& x, const Tensor& w, const float* scale,
+                                const float* shift, int act, const Conv2dParams& p);
 #ifdef CQ_CUDA
 void conv2d_forward_cuda(const Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias,
                          const Conv2dParams& p);

@@ -142,6 +142,29 @@ void conv2d_forward_cpu(const Tensor& out, const Tensor& x, const Tensor& w, con
   });
 }
 
+void conv2d_scale_shift_act_cpu(const Tensor& out, const Tensor& x, const Tensor& w, const float* scale,
+                                const float* shift, int act, const Conv2dParams& p) {
+  Geom g = geom_of(x.shape(), w.shape(), p);
+  CQ_CHECK(g.G == 1 && x.dtype() == DType::f32, "conv2d_scale_shift_act: groups 1 and f32 only");
+  if (out.numel() == 0) return;
+  int threads = x.runtime().threads();
+  const float* px = x.data<float>();
+  const float* pw = w.data<float>();
+  float* po = out.data<float>();
+  GemmRowEpilogue ep{scale, shift, act};
+  Im2colGeom m = im2col_geom(g, p);
+  int64_t Kg = g.Kg(), P = g.P();
+  for (int64_t n = 0; n < g.N; ++n) {
+    const float* xn = px + n * g.C * g.H * g.W;
+    float* on = po + n * g.CO * P;
+    if (is_pointwise(g, p)) {
+      gemm_cpu_ep(false, false, g.CO, P, Kg, pw, Kg, xn, P, on, P, ep, threads);
+    } else {
+      gemm_cpu_implicit_ep(g.CO, P, Kg, pw, Kg, Im2colSource<float>(m, xn), on, P, ep, threads);
+    }
+  }
+}
+
 void conv2d_backward_cpu(const Tensor& gout, const Tensor& x, const Tensor& w, const Shape& x_shape,
                          const Shape& w_shape, const Conv2dParams& p, const Tensor& gx, const Tensor& gw,
                          const Tensor& gb) {

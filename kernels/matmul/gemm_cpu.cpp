@@ -17,6 +17,7 @@
 #include <omp.h>
 #endif
 
+#include "kernels/matmul/gemm_epilogue.h"
 #include "kernels/matmul/gemm_ukernel.h"
 #include "tensor/error.h"
 
@@ -156,9 +157,11 @@ struct AlignedBuffer {
 
 // pack_panels(j0, jend, p0, kc, dst) packs columns [j0, jend) of op(B) as consecutive nr-column panels (explicit
 // matrix or implicit source).
+// ep (float only, may be null): the per-row epilogue, applied to each tile after its last K slab.
 template <class T, class PackPanels>
 void gemm_blocked(const MicroKernel<T>& uk, bool trans_a, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
-                  int64_t lda, const PackPanels& pack_panels, T beta, T* C, int64_t ldc, int threads) {
+                  int64_t lda, const PackPanels& pack_panels, T beta, T* C, int64_t ldc, int threads,
+                  const GemmRowEpilogue* ep = nullptr) {
   const int mr = uk.mr, nr = uk.nr;
   const int64_t MC = int64_t(mr) * 16;  // rows per inner block: the packed A block stays in L2
   const int64_t NB = int64_t(nr) * 8;   // columns per task: its packed B (NB x KC) stays in L2 while all rows use it
@@ -210,6 +213,10 @@ void gemm_blocked(const MicroKernel<T>& uk, bool trans_a, int64_t M, int64_t N, 
                 uk.fn_strided(kc, A + pc * lda + ic + ir, lda, 1, bsl, cp, ldc, m, n, alpha, slab_beta);
               } else {
                 uk.fn_strided(kc, A + (ic + ir) * lda + pc, 1, lda, bsl, cp, ldc, m, n, alpha, slab_beta);
+              }
+              if constexpr (std::is_same_v<T, float>) {
+                if (ep && s == n_slabs - 1)
+                  row_epilogue_f32(cp, ldc, m, n, ep->scale + ic + ir, ep->shift + ic + ir, ep->act);
               }
             }
           }
@@ -406,6 +413,26 @@ template <class T>
 void gemm_cpu(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
               const T* B, int64_t ldb, T beta, T* C, int64_t ldc, int threads) {
   gemm_cpu_isa<T>(cpu_isa(), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads);
+}
+
+void gemm_cpu_ep(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                 const float* B, int64_t ldb, float* C, int64_t ldc, const GemmRowEpilogue& ep, int threads) {
+  CQ_CHECK(K > 0 && ep.scale && ep.shift, "gemm_cpu_ep: needs K > 0 and the epilogue's scale and shift");
+  if (M <= 0 || N <= 0) return;
+  auto uk = gemm_detail::micro_kernel_for<float>(cpu_isa());
+  auto pack_panels = [&](int64_t j0, int64_t jend, int64_t p0, int64_t kc, float* dst) {
+    gemm_detail::pack_b(trans_b, B, ldb, uk.nr, j0, jend, p0, kc, dst, 0, (jend - j0 + uk.nr - 1) / uk.nr, uk.pack_t);
+  };
+  gemm_detail::gemm_blocked<float>(uk, trans_a, M, N, K, 1.0f, A, lda, pack_panels, 0.0f, C, ldc, threads, &ep);
+}
+
+void gemm_cpu_implicit_ep(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const GemmBSource<float>& b,
+                          float* C, int64_t ldc, const GemmRowEpilogue& ep, int threads) {
+  CQ_CHECK(K > 0 && ep.scale && ep.shift, "gemm_cpu_implicit_ep: needs K > 0 and the epilogue's scale and shift");
+  if (M <= 0 || N <= 0) return;
+  auto uk = gemm_detail::micro_kernel_for<float>(cpu_isa());
+  auto pack_panels = [&](int64_t j0, int64_t jend, int64_t p0, int64_t kc, float* dst) { b.pack(j0, jend, p0, kc, uk.nr, dst); };
+  gemm_detail::gemm_blocked<float>(uk, false, M, N, K, 1.0f, A, lda, pack_panels, 0.0f, C, ldc, threads, &ep);
 }
 
 bool gemm_nt_dot_available() { return cpu_isa() == CpuIsa::avx512; }

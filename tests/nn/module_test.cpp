@@ -189,3 +189,55 @@ TEST(Init, BoundsFollowPyTorchFormulas) {
   EXPECT_LE(max_abs(bias), 1 / std::sqrt(288.0));
   EXPECT_GT(max_abs(bias), 0.8 / std::sqrt(288.0));
 }
+
+// The fused inference path of Conv -> BatchNorm(-> act) (conv2d_scale_shift_act) against the two ops, for each
+// activation, a bias, stride 2 with asymmetric padding and a 1x1 conv; training mode and grad mode use the two ops.
+TEST(Layers, ConvBnForwardFusedMatchesTwoOps) {
+  Context ctx = cq::testing::make_ctx(2, 4);
+  struct C {
+    int64_t cin, cout, k, stride, pad_lo, pad_hi;
+    bool bias;
+    NormAct act;
+  } cases[] = {{5, 7, 3, 1, 1, 1, false, NormAct::relu},
+               {6, 9, 3, 2, 0, 1, true, NormAct::silu},
+               {16, 24, 1, 1, 0, 0, false, NormAct::identity},
+               {3, 32, 3, 2, 1, 1, false, NormAct::silu}};
+  for (const C& c : cases) {
+    Conv2dParams p;
+    p.stride_h = p.stride_w = c.stride;
+    p.pad_t = p.pad_l = c.pad_lo;
+    p.pad_b = p.pad_r = c.pad_hi;
+    nn::Conv2d conv(ctx, c.cin, c.cout, c.k, c.k, p, c.bias);
+    nn::BatchNorm2d bn(ctx, c.cout, 1e-3, 0.01, c.act);
+    {
+      auto ng = ctx.no_grad();
+      bn.running_mean.copy_(ctx.randn({c.cout}));
+      bn.running_var.copy_(ctx.rand({c.cout}, 0.5, 2.0));
+      bn.weight.copy_(ctx.rand({c.cout}, 0.5, 1.5));
+      bn.bias.copy_(ctx.randn({c.cout}));
+    }
+    bn.eval();
+    Tensor x = ctx.randn({2, c.cin, 19, 23});
+    Tensor two_ops, fused;
+    {
+      auto ng = ctx.no_grad();
+      two_ops = bn.forward(conv.forward(x));
+      fused = nn::conv_bn_forward(conv, bn, x);
+    }
+    ASSERT_EQ(fused.shape(), two_ops.shape());
+    double m = 0;
+    for (double v : two_ops.to_vector<double>()) m = std::max(m, std::fabs(v));
+    EXPECT_LT(cq::testing::max_abs_diff(fused, two_ops), 2e-6 * m) << "cin " << c.cin << " k " << c.k;
+    // With gradients wanted it is the two ops (a graph exists).
+    Tensor xg = x.detach().set_requires_grad();
+    Tensor y = nn::conv_bn_forward(conv, bn, xg);
+    EXPECT_TRUE(y.requires_grad());
+  }
+  // The op itself refuses inputs that need a gradient.
+  Conv2dParams p;
+  Tensor w = ctx.randn({4, 3, 1, 1}).set_requires_grad();
+  EXPECT_NE(cq::testing::error_of([&] {
+              conv2d_scale_shift_act(ctx.randn({1, 3, 4, 4}), w, ctx.ones({4}), ctx.zeros({4}), 0, p);
+            }).find("inference only"),
+            std::string::npos);
+}

@@ -1,0 +1,34 @@
+// See gemm_epilogue.h. The activations are the elementwise functors (the same formulas as the unfused ops).
+#include "kernels/matmul/gemm_epilogue.h"
+
+#include "kernels/cpu_clones.h"
+#include "kernels/elementwise/elementwise_math.h"
+
+namespace cq::kernels::gemm_detail {
+namespace {
+
+template <class F>
+CQ_ALWAYS_INLINE void apply(F f, float* c, int64_t ldc, int m, int n, const float* scale, const float* shift) {
+  for (int i = 0; i < m; ++i) {
+    float* ci = c + i * ldc;
+    const float a = scale[i], b = shift[i];
+    for (int j = 0; j < n; ++j) ci[j] = f(a * ci[j] + b);
+  }
+}
+
+struct Identity {
+  float operator()(float x) const { return x; }
+};
+
+}  // namespace
+
+CQ_CPU_CLONES void row_epilogue_f32(float* c, int64_t ldc, int m, int n, const float* scale, const float* shift,
+                                    int act) {
+  switch (act) {
+    case 1: return apply(ew::Relu{}, c, ldc, m, n, scale, shift);
+    case 2: return apply(ew::Silu{}, c, ldc, m, n, scale, shift);
+    default: return apply(Identity{}, c, ldc, m, n, scale, shift);
+  }
+}
+
+}  // namespace cq::kernels::gemm_detail
