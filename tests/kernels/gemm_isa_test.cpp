@@ -102,3 +102,59 @@ TEST(GemmIsa, UnsupportedSetIsAClearError) {
   }
   EXPECT_TRUE(kernels::cpu_isa_supported(CpuIsa::generic));
 }
+
+// The NT-dot form (weight gradients: K long, both operands K-contiguous), the in-place-A path (few columns) and the
+// row epilogue: bit-identical for 1, 2 and 3 threads, and the dot form within float rounding of a double reference.
+TEST(GemmIsa, NtDotInPlaceAndEpilogueAreThreadInvariant) {
+  Rng rng(8);
+  auto fill = [&](std::vector<float>& v) {
+    for (auto& x : v) x = static_cast<float>(rng.normal());
+  };
+  {  // NT dot, both loop orders (M <= N streams B, M > N streams A)
+    for (auto [M, N] : {std::pair<int64_t, int64_t>{12, 70}, {70, 12}}) {
+      int64_t K = 5000;
+      std::vector<float> A(M * K), B(N * K);
+      fill(A);
+      fill(B);
+      std::vector<float> c[3];
+      for (int t = 0; t < 3; ++t) {
+        c[t].assign(M * N, 0.0f);
+        kernels::gemm_cpu<float>(false, true, M, N, K, 1.0f, A.data(), K, B.data(), K, 0.0f, c[t].data(), N, t + 1);
+      }
+      EXPECT_TRUE(c[0] == c[1] && c[0] == c[2]) << M << "x" << N;
+      double worst = 0;
+      for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < N; ++j) {
+          double s = 0;
+          for (int64_t k = 0; k < K; ++k) s += double(A[i * K + k]) * double(B[j * K + k]);
+          worst = std::max(worst, std::fabs(s - c[0][i * N + j]));
+        }
+      EXPECT_LT(worst, 1e-3) << M << "x" << N;  // |s| ~ sqrt(K) = 70; float sums of 5000 terms
+    }
+  }
+  {  // in-place A (N = 40: two column panels) with the epilogue
+    int64_t M = 37, N = 40, K = 300;
+    std::vector<float> A(M * K), B(K * N), scale(M), shift(M);
+    fill(A);
+    fill(B);
+    fill(scale);
+    fill(shift);
+    kernels::GemmRowEpilogue ep{scale.data(), shift.data(), 2};
+    std::vector<float> c[3];
+    for (int t = 0; t < 3; ++t) {
+      c[t].assign(M * N, 0.0f);
+      kernels::gemm_cpu_ep(false, false, M, N, K, A.data(), K, B.data(), N, c[t].data(), N, ep, t + 1);
+    }
+    EXPECT_TRUE(c[0] == c[1] && c[0] == c[2]);
+    std::vector<float> plain(M * N);
+    kernels::gemm_cpu<float>(false, false, M, N, K, 1.0f, A.data(), K, B.data(), N, 0.0f, plain.data(), N, 1);
+    double worst = 0;
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) {
+        double z = double(scale[i]) * plain[i * N + j] + shift[i];
+        double silu = z / (1.0 + std::exp(-z));
+        worst = std::max(worst, std::fabs(silu - c[0][i * N + j]) / (1.0 + std::fabs(silu)));
+      }
+    EXPECT_LT(worst, 1e-5);
+  }
+}
