@@ -18,6 +18,7 @@
 #include "kernels/conv2d/conv2d.h"
 #include "kernels/conv2d/conv2d_math.h"
 #include "kernels/conv2d/depthwise_cpu.h"
+#include "kernels/conv2d/direct_conv.h"
 #include "kernels/conv2d/im2col_source.h"
 #include "kernels/matmul/gemm.h"
 #include "tensor/backend.h"
@@ -56,6 +57,14 @@ Im2colGeom im2col_geom(const Geom& g, const Conv2dParams& p) {
 bool is_pointwise(const Geom& g, const Conv2dParams& p) {
   return g.kh == 1 && g.kw == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_l == 0 && p.pad_r == 0 &&
          p.pad_t == 0 && p.pad_b == 0;
+}
+
+// The direct (im2col-free) kernel: float, stride 1, one group, a real window, and output rows wide enough that its
+// 32-column tiles are mostly full (deep 4x6 maps stay on the implicit GEMM).
+bool use_direct(const Geom& g, const Conv2dParams& p, DType dt) {
+  int64_t padded = (g.OW + 31) / 32 * 32;
+  return dt == DType::f32 && g.G == 1 && p.stride_h == 1 && p.stride_w == 1 && g.kh * g.kw > 1 && g.OW >= 32 &&
+         4 * padded <= 5 * g.OW && direct_conv::available();
 }
 
 bool is_depthwise(const Geom& g) { return g.G > 1 && g.G == g.C && g.CO == g.C; }
@@ -122,6 +131,15 @@ void conv2d_forward_cpu(const Tensor& out, const Tensor& x, const Tensor& w, con
       depthwise_forward_cpu<T>(depthwise_geom(g, p), px, pw, pb, po, threads);
       return;
     }
+    if constexpr (std::is_same_v<T, float>) {
+      if (use_direct(g, p, x.dtype())) {
+        Tensor scratch = x.new_empty({direct_conv::scratch_floats(g.C, g.OH, g.OW, g.kh, g.kw)});
+        for (int64_t n = 0; n < g.N; ++n)
+          direct_conv::conv_stride1(px + n * g.C * g.H * g.W, g.C, g.H, g.W, pw, g.CO, g.kh, g.kw, p.pad_t, p.pad_l,
+                                    po + n * g.CO * g.P(), g.OH, g.OW, nullptr, pb, 0, scratch.data<float>(), threads);
+        return;
+      }
+    }
     bool direct = is_pointwise(g, p);
     Im2colGeom m = im2col_geom(g, p);
     int64_t Cg = g.Cg(), Cog = g.Cog(), Kg = g.Kg(), P = g.P();
@@ -154,10 +172,15 @@ void conv2d_scale_shift_act_cpu(const Tensor& out, const Tensor& x, const Tensor
   GemmRowEpilogue ep{scale, shift, act};
   Im2colGeom m = im2col_geom(g, p);
   int64_t Kg = g.Kg(), P = g.P();
+  bool dconv = use_direct(g, p, x.dtype());
+  Tensor scratch = dconv ? x.new_empty({direct_conv::scratch_floats(g.C, g.OH, g.OW, g.kh, g.kw)}) : Tensor();
   for (int64_t n = 0; n < g.N; ++n) {
     const float* xn = px + n * g.C * g.H * g.W;
     float* on = po + n * g.CO * P;
-    if (is_pointwise(g, p)) {
+    if (dconv) {
+      direct_conv::conv_stride1(xn, g.C, g.H, g.W, pw, g.CO, g.kh, g.kw, p.pad_t, p.pad_l, on, g.OH, g.OW, scale, shift,
+                                act, scratch.data<float>(), threads);
+    } else if (is_pointwise(g, p)) {
       gemm_cpu_ep(false, false, g.CO, P, Kg, pw, Kg, xn, P, on, P, ep, threads);
     } else {
       gemm_cpu_implicit_ep(g.CO, P, Kg, pw, Kg, Im2colSource<float>(m, xn), on, P, ep, threads);
@@ -199,6 +222,7 @@ void conv2d_backward_cpu(const Tensor& gout, const Tensor& x, const Tensor& w, c
             for (int64_t t = 0; t < kk; ++t)
               wflip[((grp * Cg + c) * Cog + co) * kk + t] = pw[((grp * Cog + co) * Cg + c) * kk + (kk - 1 - t)];
     }
+    Tensor dscratch;  // padded G for the direct kernel's grad_x
     Tensor col;  // only for col2im; from the runtime's caching allocator (no page faults on every call)
     if (!direct && gx.defined() && !transposed_conv) col = gout.new_empty({Kg * P});
     if (gw.defined() && g.N == 0) Tensor(gw).zero_();  // (a handle copy: zero_ is non-const)
@@ -228,6 +252,17 @@ void conv2d_backward_cpu(const Tensor& gout, const Tensor& x, const Tensor& w, c
             gemm_cpu<T>(true, false, Kg, P, Cog, T(1), wg, Kg, gg, P, T(0), dxg, P, threads);
           } else if (transposed_conv) {
             int64_t Kt = mt.rows();  // Cog * kh * kw
+            Geom gt{1, Cog, g.OH, g.OW, Cg, g.kh, g.kw, g.H, g.W, 1};  // the flipped conv: G -> dx
+            Conv2dParams pt1;
+            if constexpr (std::is_same_v<T, float>) {
+              if (use_direct(gt, pt1, gout.dtype())) {
+                if (!dscratch.defined())
+                  dscratch = gout.new_empty({direct_conv::scratch_floats(Cog, g.H, g.W, g.kh, g.kw)});
+                direct_conv::conv_stride1(gg, Cog, g.OH, g.OW, wflip.data() + grp * Cg * Kt, Cg, g.kh, g.kw, mt.pt,
+                                          mt.pl, dxg, g.H, g.W, nullptr, nullptr, 0, dscratch.data<float>(), threads);
+                continue;
+              }
+            }
             gemm_cpu_implicit<T>(false, Cg, g.H * g.W, Kt, T(1), wflip.data() + grp * Cg * Kt, Kt,
                                  Im2colSource<T>(mt, gg), T(0), dxg, g.H * g.W, threads);
           } else {

@@ -352,7 +352,9 @@ TEST(Conv2d, Float32PathsMatchFloat64) {
     int64_t stride, pad;
   } cases[] = {{{2, 8, 40, 40}, {4, 8, 3, 3}, 1, 1},   {{2, 1, 48, 40}, {16, 1, 3, 3}, 1, 1},
                {{2, 16, 48, 48}, {8, 16, 1, 1}, 1, 0}, {{2, 4, 48, 48}, {32, 4, 1, 1}, 1, 0},
-               {{2, 6, 41, 37}, {5, 6, 3, 3}, 2, 1}};
+               {{2, 6, 41, 37}, {5, 6, 3, 3}, 2, 1},
+               // the direct (im2col-free) stride-1 kernel: rows of 64 and 96 columns, partial channel panel, 5x5
+               {{2, 9, 13, 64}, {11, 9, 3, 3}, 1, 1},  {{1, 4, 7, 96}, {17, 4, 5, 5}, 1, 2}};
   for (const C& c : cases) {
     Conv2dParams p;
     p.stride_h = p.stride_w = c.stride;
