@@ -155,6 +155,26 @@ struct AlignedBuffer {
   AlignedBuffer& operator=(const AlignedBuffer&) = delete;
 };
 
+// Runs body(tid, nt, barrier) on nt_max threads (an OpenMP team), or inline with a no-op barrier for one thread.
+template <class Body>
+void run_team(int nt_max, const Body& body) {
+  if (nt_max == 1) {
+    body(0, 1, [] {});
+    return;
+  }
+#pragma omp parallel num_threads(nt_max)
+  {
+    int nt = 1, tid = 0;
+#ifdef _OPENMP
+    nt = omp_get_num_threads();
+    tid = omp_get_thread_num();
+#endif
+    body(tid, nt, [] {
+#pragma omp barrier
+    });
+  }
+}
+
 // pack_panels(j0, jend, p0, kc, dst) packs columns [j0, jend) of op(B) as consecutive nr-column panels (explicit
 // matrix or implicit source).
 // ep (float only, may be null): the per-row epilogue, applied to each tile after its last K slab.
@@ -226,21 +246,7 @@ void gemm_blocked(const MicroKernel<T>& uk, bool trans_a, int64_t M, int64_t N, 
     }
   };
 
-  if (nt_max == 1) {
-    body(0, 1, [] {});
-    return;
-  }
-#pragma omp parallel num_threads(nt_max)
-  {
-    int nt = 1, tid = 0;
-#ifdef _OPENMP
-    nt = omp_get_num_threads();
-    tid = omp_get_thread_num();
-#endif
-    body(tid, nt, [] {
-#pragma omp barrier
-    });
-  }
+  run_team(nt_max, body);
 }
 
 // C = alpha * A * B^T + beta * C by 4x4 blocks of K-long dot products (A [M, K], B [N, K], both K-contiguous). K is
@@ -301,21 +307,7 @@ void nt_dot(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_
       if (src && !stream_b) barrier();  // nobody refills the rows while a block still reads them
     }
   };
-  if (nt_max == 1) {
-    body(0, 1, [] {});
-    return;
-  }
-#pragma omp parallel num_threads(nt_max)
-  {
-    int nt = 1, tid = 0;
-#ifdef _OPENMP
-    nt = omp_get_num_threads();
-    tid = omp_get_thread_num();
-#endif
-    body(tid, nt, [] {
-#pragma omp barrier
-    });
-  }
+  run_team(nt_max, body);
 }
 
 // The NT-dot form wins when K is long next to M and N (weight gradients): the blocked GEMM would repack both
