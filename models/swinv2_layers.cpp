@@ -49,14 +49,21 @@ Affine::Affine(Tensor w, Tensor b) {
   if (b.defined()) bias = register_parameter("bias", std::move(b));
 }
 
-Tensor Affine::linear(const Tensor& x) const {
+Tensor Affine::linear(const Tensor& x) const { return linear_act(x, 0); }
+
+Tensor Affine::linear_act(const Tensor& x, int act) const {
+  CQ_CHECK(act == 0 || act == 3, "swinv2 Linear: activation ", act, " (identity 0 or gelu 3)");
+  bool fusable = !x.runtime().grad_enabled() && x.device().is_cpu() && x.dtype() == DType::f32 &&
+                 weight.dtype() == DType::f32 && weight.dim() == 2 && x.dim() >= 1 && x.size(-1) == weight.size(1);
+  if (fusable) return linear_act_infer(x, weight, bias, act);  // bias and GELU as the GEMM's epilogue
   CQ_CHECK(x.dim() >= 1 && weight.dim() == 2 && x.size(-1) == weight.size(1), "swinv2 Linear: input ",
            x.describe(), " does not end in ", weight.size(1), " features (weight ", weight.describe(), ")");
   Shape out_shape = x.shape();
   out_shape.back() = weight.size(0);
   Tensor y = matmul(x.reshape({-1, weight.size(1)}), weight.transpose(0, 1));
   if (bias.defined()) y = add(y, bias);
-  return y.reshape(out_shape);
+  y = y.reshape(out_shape);
+  return act == 3 ? gelu(y) : y;
 }
 
 std::shared_ptr<Affine> make_linear(Maker& mk, int64_t in, int64_t out, bool bias) {
@@ -77,7 +84,7 @@ Mlp::Mlp(Maker& mk, SwinV2Naming naming, int64_t dim, int64_t hidden) {
   fc2 = register_module(tv ? "3" : "fc2", make_linear(mk, hidden, dim, true));
 }
 
-Tensor Mlp::forward(const Tensor& x) const { return fc2->linear(gelu(fc1->linear(x))); }
+Tensor Mlp::forward(const Tensor& x) const { return fc2->linear(fc1->linear_act(x, 3)); }
 
 PatchMerging::PatchMerging(Maker& mk, int64_t dim, double eps) {
   reduction = register_module("reduction", make_linear(mk, 4 * dim, 2 * dim, false));

@@ -170,7 +170,7 @@ void conv2d_scale_shift_act_cpu(const Tensor& out, const Tensor& x, const Tensor
   const float* px = x.data<float>();
   const float* pw = w.data<float>();
   float* po = out.data<float>();
-  GemmRowEpilogue ep{scale, shift, act};
+  GemmEpilogue ep{scale, shift, act};
   Im2colGeom m = im2col_geom(g, p);
   int64_t Kg = g.Kg(), P = g.P();
   bool dconv = use_direct(g, p, x.dtype());

@@ -74,7 +74,7 @@ void conv_stride1(const float* x, int64_t C, int64_t H, int64_t W, const float* 
       float* o = out + (p * kMR * OH + oh) * OW + ow0;
       tile(wk.data() + p * K * kMR, xrow, C, kh, kw, plane, wp, o, OH * OW, m, n, sc + p * kMR, sh + p * kMR,
            act == 1);
-      if (act == 2) gemm_detail::row_epilogue_f32(o, OH * OW, m, n, ones.data(), zeros.data(), 2);
+      if (act == 2) gemm_detail::row_epilogue_f32(o, OH * OW, m, n, nullptr, nullptr, nullptr, 2);
     }
   }
 }

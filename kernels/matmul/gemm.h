@@ -28,19 +28,21 @@ template <class T>
 void gemm_cpu_implicit(bool trans_a, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
                        const GemmBSource<T>& b, T beta, T* C, int64_t ldc, int threads);
 
-// A per-row epilogue applied to C after its last K slab, while the tile is still in cache:
-// C[i, j] = act(scale[i] * C[i, j] + shift[i]), act 0 identity, 1 relu, 2 silu (conv + eval BatchNorm + activation
-// in one pass over the output). Float only.
-struct GemmRowEpilogue {
+// An epilogue applied to C after its last K slab, while the tile is still in cache:
+// C[i, j] = act(scale[i] * C[i, j] + shift[i] + col_shift[j]) with any of the three pointers null (1, 0, 0);
+// act 0 identity, 1 relu, 2 silu, 3 gelu. Per-row scale/shift: conv + eval BatchNorm + activation in one pass;
+// per-column shift: a Linear layer's bias (and its activation). Float only.
+struct GemmEpilogue {
   const float* scale = nullptr;
   const float* shift = nullptr;
   int act = 0;
+  const float* col_shift = nullptr;
 };
-// C = epilogue(op(A) * op(B)) (alpha 1, beta 0), and the same with an implicit B.
+// C = epilogue(op(A) * op(B)) (alpha 1, beta 0; any K >= 1), and the same with an implicit B.
 void gemm_cpu_ep(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
-                 const float* B, int64_t ldb, float* C, int64_t ldc, const GemmRowEpilogue& ep, int threads);
+                 const float* B, int64_t ldb, float* C, int64_t ldc, const GemmEpilogue& ep, int threads);
 void gemm_cpu_implicit_ep(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const GemmBSource<float>& b,
-                          float* C, int64_t ldc, const GemmRowEpilogue& ep, int threads);
+                          float* C, int64_t ldc, const GemmEpilogue& ep, int threads);
 
 // Rows of B [N, K] produced on demand for the weight-gradient form C = A * B^T (conv: the im2col rows, contiguous
 // along K = pixels). rows() writes B[j, k0 + p] to dst[(j - j0) * ld + p] for j in [j0, j1), p < kc; called from

@@ -181,7 +181,7 @@ void run_team(int nt_max, const Body& body) {
 template <class T, class PackPanels>
 void gemm_blocked(const MicroKernel<T>& uk, bool trans_a, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
                   int64_t lda, const PackPanels& pack_panels, T beta, T* C, int64_t ldc, int threads,
-                  const GemmRowEpilogue* ep = nullptr) {
+                  const GemmEpilogue* ep = nullptr) {
   const int mr = uk.mr, nr = uk.nr;
   const int64_t MC = int64_t(mr) * 16;  // rows per inner block: the packed A block stays in L2
   const int64_t NB = int64_t(nr) * 8;   // columns per task: its packed B (NB x KC) stays in L2 while all rows use it
@@ -236,7 +236,9 @@ void gemm_blocked(const MicroKernel<T>& uk, bool trans_a, int64_t M, int64_t N, 
               }
               if constexpr (std::is_same_v<T, float>) {
                 if (ep && s == n_slabs - 1)
-                  row_epilogue_f32(cp, ldc, m, n, ep->scale + ic + ir, ep->shift + ic + ir, ep->act);
+                  row_epilogue_f32(cp, ldc, m, n, ep->scale ? ep->scale + ic + ir : nullptr,
+                                   ep->shift ? ep->shift + ic + ir : nullptr,
+                                   ep->col_shift ? ep->col_shift + jg + jr : nullptr, ep->act);
               }
             }
           }
@@ -409,8 +411,8 @@ void gemm_cpu(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alp
 }
 
 void gemm_cpu_ep(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
-                 const float* B, int64_t ldb, float* C, int64_t ldc, const GemmRowEpilogue& ep, int threads) {
-  CQ_CHECK(K > 0 && ep.scale && ep.shift, "gemm_cpu_ep: needs K > 0 and the epilogue's scale and shift");
+                 const float* B, int64_t ldb, float* C, int64_t ldc, const GemmEpilogue& ep, int threads) {
+  CQ_CHECK(K > 0, "gemm_cpu_ep: needs K > 0");
   if (M <= 0 || N <= 0) return;
   auto uk = gemm_detail::micro_kernel_for<float>(cpu_isa());
   auto pack_panels = [&](int64_t j0, int64_t jend, int64_t p0, int64_t kc, float* dst) {
@@ -420,8 +422,8 @@ void gemm_cpu_ep(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, co
 }
 
 void gemm_cpu_implicit_ep(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const GemmBSource<float>& b,
-                          float* C, int64_t ldc, const GemmRowEpilogue& ep, int threads) {
-  CQ_CHECK(K > 0 && ep.scale && ep.shift, "gemm_cpu_implicit_ep: needs K > 0 and the epilogue's scale and shift");
+                          float* C, int64_t ldc, const GemmEpilogue& ep, int threads) {
+  CQ_CHECK(K > 0, "gemm_cpu_implicit_ep: needs K > 0");
   if (M <= 0 || N <= 0) return;
   auto uk = gemm_detail::micro_kernel_for<float>(cpu_isa());
   auto pack_panels = [&](int64_t j0, int64_t jend, int64_t p0, int64_t kc, float* dst) { b.pack(j0, jend, p0, kc, uk.nr, dst); };

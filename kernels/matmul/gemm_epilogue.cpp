@@ -8,11 +8,16 @@ namespace cq::kernels::gemm_detail {
 namespace {
 
 template <class F>
-CQ_ALWAYS_INLINE void apply(F f, float* c, int64_t ldc, int m, int n, const float* scale, const float* shift) {
+CQ_ALWAYS_INLINE void apply(F f, float* c, int64_t ldc, int m, int n, const float* scale, const float* shift,
+                            const float* col_shift) {
   for (int i = 0; i < m; ++i) {
     float* ci = c + i * ldc;
-    const float a = scale[i], b = shift[i];
-    for (int j = 0; j < n; ++j) ci[j] = f(a * ci[j] + b);
+    const float a = scale ? scale[i] : 1.0f, b = shift ? shift[i] : 0.0f;
+    if (col_shift) {
+      for (int j = 0; j < n; ++j) ci[j] = f(a * ci[j] + b + col_shift[j]);
+    } else {
+      for (int j = 0; j < n; ++j) ci[j] = f(a * ci[j] + b);
+    }
   }
 }
 
@@ -23,11 +28,12 @@ struct Identity {
 }  // namespace
 
 CQ_CPU_CLONES void row_epilogue_f32(float* c, int64_t ldc, int m, int n, const float* scale, const float* shift,
-                                    int act) {
+                                    const float* col_shift, int act) {
   switch (act) {
-    case 1: return apply(ew::Relu{}, c, ldc, m, n, scale, shift);
-    case 2: return apply(ew::Silu{}, c, ldc, m, n, scale, shift);
-    default: return apply(Identity{}, c, ldc, m, n, scale, shift);
+    case 1: return apply(ew::Relu{}, c, ldc, m, n, scale, shift, col_shift);
+    case 2: return apply(ew::Silu{}, c, ldc, m, n, scale, shift, col_shift);
+    case 3: return apply(ew::Gelu{}, c, ldc, m, n, scale, shift, col_shift);
+    default: return apply(Identity{}, c, ldc, m, n, scale, shift, col_shift);
   }
 }
 

@@ -1,6 +1,8 @@
 // matmul: shape rule, device dispatch and backward.
 #include "kernels/matmul/matmul.h"
 
+#include "kernels/matmul/gemm.h"
+
 #include "tensor/autograd.h"
 #include "tensor/backend.h"
 #include "tensor/sum_to.h"
@@ -83,6 +85,33 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     }
     return std::vector<Tensor>{ga, gb};
   });
+  return out;
+}
+
+Tensor linear_act_infer(const Tensor& x, const Tensor& w, const Tensor& b, int act) {
+  CQ_CHECK(x.defined() && w.defined() && w.dim() == 2 && x.dim() >= 1 && x.size(-1) == w.size(1),
+           "linear_act_infer: input ", x.describe(), " does not end in the ", w.defined() ? w.size(-1) : 0,
+           " features of weight ", w.describe());
+  CQ_CHECK(!(x.runtime().grad_enabled() && (x.requires_grad() || w.requires_grad() || (b.defined() && b.requires_grad()))),
+           "linear_act_infer: inference only, but an input needs a gradient (use matmul + add)");
+  CQ_CHECK(x.device().is_cpu() && x.dtype() == DType::f32 && w.dtype() == DType::f32 &&
+               (!b.defined() || (b.dtype() == DType::f32 && b.numel() == w.size(0))),
+           "linear_act_infer: CPU f32 only with a bias of ", w.size(0), " values; got x ", x.describe(), " w ",
+           w.describe(), " b ", b.defined() ? b.describe() : std::string("none"));
+  CQ_CHECK(act >= 0 && act <= 3, "linear_act_infer: act must be 0..3, got ", act);
+  const int64_t K = w.size(1), N = w.size(0), M = K == 0 ? 0 : x.numel() / K;
+  Shape out_shape = x.shape();
+  out_shape.back() = N;
+  Tensor xc = x.detach().contiguous(), wc = w.detach().contiguous();
+  Tensor bc = b.defined() ? b.detach().contiguous() : Tensor();
+  Tensor out = x.new_empty(out_shape);
+  if (out.numel() == 0) return out;
+  if (K == 0) return out.fill_(0.0);
+  kernels::GemmEpilogue ep;
+  ep.act = act;
+  ep.col_shift = bc.defined() ? bc.data<float>() : nullptr;
+  kernels::gemm_cpu_ep(false, true, M, N, K, xc.data<float>(), K, wc.data<float>(), K, out.data<float>(), N, ep,
+                       x.runtime().threads());
   return out;
 }
 

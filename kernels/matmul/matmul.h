@@ -11,6 +11,11 @@ namespace cq {
 // count. Backward: grad_a = g b^T, grad_b = a^T g, each summed over the batch axes the input was broadcast along.
 Tensor matmul(const Tensor& a, const Tensor& b);
 
+// Inference only: act(x w^T + b) in one pass, the bias and activation applied by the GEMM's epilogue while each tile
+// is in cache (a Linear layer without the separate bias and activation passes). x [..., K], w [N, K], b [N] or
+// undefined; act 0 identity, 1 relu, 2 silu, 3 gelu. CPU, f32; refuses inputs that need a gradient.
+Tensor linear_act_infer(const Tensor& x, const Tensor& w, const Tensor& b, int act);
+
 namespace kernels {
 // out [B..., M, N] contiguous; a [B..., M, K] and b [B..., K, N] already broadcast to out's batch shape (stride-0
 // batch axes allowed; the last two axes may be row- or column-major).

@@ -139,7 +139,7 @@ TEST(GemmIsa, NtDotInPlaceAndEpilogueAreThreadInvariant) {
     fill(B);
     fill(scale);
     fill(shift);
-    kernels::GemmRowEpilogue ep{scale.data(), shift.data(), 2};
+    kernels::GemmEpilogue ep{scale.data(), shift.data(), 2};
     std::vector<float> c[3];
     for (int t = 0; t < 3; ++t) {
       c[t].assign(M * N, 0.0f);

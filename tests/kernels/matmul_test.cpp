@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "kernels/matmul/gemm.h"
+#include "kernels/elementwise/elementwise.h"
 #include "kernels/matmul/matmul.h"
 #include "tensor/context.h"
 #include "tensor/cuda_backend.h"
@@ -229,4 +230,33 @@ TEST(CudaMatmul, ForwardBackwardMatchCpu) {
       EXPECT_TRUE(allclose(bg.grad().to(Device::cpu()), bc.grad(), tol));
     }
   }
+}
+
+// The inference Linear (bias and activation as the GEMM epilogue) against matmul + add (+ gelu/relu), on shapes with
+// partial tiles in both directions and a batch axis; and it refuses inputs that need a gradient.
+TEST(Matmul, LinearActInferMatchesComposite) {
+  Context ctx = make_ctx(2);
+  struct C {
+    Shape x;
+    int64_t n;
+    bool bias;
+    int act;
+  } cases[] = {{{3, 37, 29}, 41, true, 3}, {{300, 96}, 288, true, 0}, {{5, 70}, 33, false, 1}, {{2, 64, 384}, 96, true, 2}};
+  for (const C& c : cases) {
+    Tensor x = ctx.randn(c.x), w = ctx.randn({c.n, c.x.back()}), b = c.bias ? ctx.randn({c.n}) : Tensor();
+    auto ng = ctx.no_grad();
+    Tensor ref = matmul(x, w.transpose(0, 1));
+    if (c.bias) ref = add(ref, b);
+    if (c.act == 1) ref = relu(ref);
+    if (c.act == 2) ref = silu(ref);
+    if (c.act == 3) ref = gelu(ref);
+    Tensor got = linear_act_infer(x, w, b, c.act);
+    ASSERT_EQ(got.shape(), ref.shape());
+    double m = 0;
+    for (double v : ref.to_vector<double>()) m = std::max(m, std::fabs(v));
+    EXPECT_LT(cq::testing::max_abs_diff(got, ref), 2e-6 * m) << "act " << c.act;
+  }
+  Tensor w = ctx.randn({4, 3}).set_requires_grad();
+  EXPECT_NE(error_of([&] { linear_act_infer(ctx.randn({2, 3}), w, Tensor(), 0); }).find("inference only"),
+            std::string::npos);
 }
