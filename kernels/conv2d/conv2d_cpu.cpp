@@ -134,7 +134,7 @@ void conv2d_forward_cpu(const Tensor& out, const Tensor& x, const Tensor& w, con
     }
     if constexpr (std::is_same_v<T, float>) {
       if (use_direct(g, p, x.dtype())) {
-        Tensor scratch = x.new_empty({direct_conv::scratch_floats(g.C, g.OH, g.OW, g.kh, g.kw)});
+        Tensor scratch = x.new_empty({direct_conv::scratch_floats(g.C, g.CO, g.OH, g.OW, g.kh, g.kw)});
         for (int64_t n = 0; n < g.N; ++n)
           direct_conv::conv_stride1(px + n * g.C * g.H * g.W, g.C, g.H, g.W, pw, g.CO, g.kh, g.kw, p.pad_t, p.pad_l,
                                     po + n * g.CO * g.P(), g.OH, g.OW, nullptr, pb, 0, scratch.data<float>(), threads);
@@ -174,7 +174,7 @@ void conv2d_scale_shift_act_cpu(const Tensor& out, const Tensor& x, const Tensor
   Im2colGeom m = im2col_geom(g, p);
   int64_t Kg = g.Kg(), P = g.P();
   bool dconv = use_direct(g, p, x.dtype());
-  Tensor scratch = dconv ? x.new_empty({direct_conv::scratch_floats(g.C, g.OH, g.OW, g.kh, g.kw)}) : Tensor();
+  Tensor scratch = dconv ? x.new_empty({direct_conv::scratch_floats(g.C, g.CO, g.OH, g.OW, g.kh, g.kw)}) : Tensor();
   for (int64_t n = 0; n < g.N; ++n) {
     const float* xn = px + n * g.C * g.H * g.W;
     float* on = po + n * g.CO * P;
@@ -212,7 +212,9 @@ void conv2d_backward_cpu(const Tensor& gout, const Tensor& x, const Tensor& w, c
     bool transposed_conv = !direct && gx.defined() && p.stride_h == 1 && p.stride_w == 1 && p.pad_t < g.kh &&
                            p.pad_b < g.kh && p.pad_l < g.kw && p.pad_r < g.kw;
     Im2colGeom mt{Cog, g.OH, g.OW, g.kh, g.kw, g.H, g.W, 1, 1, g.kh - 1 - p.pad_t, g.kw - 1 - p.pad_l};
-    std::vector<T> wflip(transposed_conv ? static_cast<size_t>(g.G * Cg * Cog * g.kh * g.kw) : 0);
+    // From the runtime's caching allocator: a decoder conv's flipped weights are megabytes, every step.
+    Tensor wflip_t = transposed_conv ? gout.new_empty({g.G * Cg * Cog * g.kh * g.kw}) : Tensor();
+    T* wflip = transposed_conv ? wflip_t.data<T>() : nullptr;
     if (transposed_conv) {
       // wflip[grp][c][(co * kh + a) * kw + b] = w[grp * Cog + co][c][kh - 1 - a][kw - 1 - b]
       const T* pw = w.data<T>();
@@ -258,13 +260,13 @@ void conv2d_backward_cpu(const Tensor& gout, const Tensor& x, const Tensor& w, c
             if constexpr (std::is_same_v<T, float>) {
               if (use_direct(gt, pt1, gout.dtype())) {
                 if (!dscratch.defined())
-                  dscratch = gout.new_empty({direct_conv::scratch_floats(Cog, g.H, g.W, g.kh, g.kw)});
-                direct_conv::conv_stride1(gg, Cog, g.OH, g.OW, wflip.data() + grp * Cg * Kt, Cg, g.kh, g.kw, mt.pt,
+                  dscratch = gout.new_empty({direct_conv::scratch_floats(Cog, Cg, g.H, g.W, g.kh, g.kw)});
+                direct_conv::conv_stride1(gg, Cog, g.OH, g.OW, wflip + grp * Cg * Kt, Cg, g.kh, g.kw, mt.pt,
                                           mt.pl, dxg, g.H, g.W, nullptr, nullptr, 0, dscratch.data<float>(), threads);
                 continue;
               }
             }
-            gemm_cpu_implicit<T>(false, Cg, g.H * g.W, Kt, T(1), wflip.data() + grp * Cg * Kt, Kt,
+            gemm_cpu_implicit<T>(false, Cg, g.H * g.W, Kt, T(1), wflip + grp * Cg * Kt, Kt,
                                  Im2colSource<T>(mt, gg), T(0), dxg, g.H * g.W, threads);
           } else {
             T* pc = col.data<T>();

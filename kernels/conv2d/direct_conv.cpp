@@ -22,9 +22,10 @@ namespace {
 constexpr int kMR = 8, kNR = 32;
 }  // namespace
 
-int64_t scratch_floats(int64_t C, int64_t OH, int64_t OW, int64_t kh, int64_t kw) {
+int64_t scratch_floats(int64_t C, int64_t CO, int64_t OH, int64_t OW, int64_t kh, int64_t kw) {
   const int64_t tiles = (OW + kNR - 1) / kNR;
-  return C * (OH + kh - 1) * (tiles * kNR + kw - 1);
+  const int64_t panels = (CO + kMR - 1) / kMR;
+  return C * (OH + kh - 1) * (tiles * kNR + kw - 1) + panels * kMR * C * kh * kw;
 }
 
 void conv_stride1(const float* x, int64_t C, int64_t H, int64_t W, const float* w, int64_t CO, int64_t kh, int64_t kw,
@@ -53,9 +54,11 @@ void conv_stride1(const float* x, int64_t C, int64_t H, int64_t W, const float* 
       std::memcpy(d + pl, x + (c * H + ih) * W, sizeof(float) * n);
       std::memset(d + pl + n, 0, sizeof(float) * (wp - pl - n));
     }
-  // Weights as 8-channel panels: wk[panel][k][i], k = (c, ki, kj), zero rows past CO.
+  // Weights as 8-channel panels after the image: wk[panel][k][i], k = (c, ki, kj), zero rows past CO.
   const int64_t K = C * kh * kw, panels = (CO + kMR - 1) / kMR;
-  std::vector<float> wk(static_cast<size_t>(panels * K * kMR), 0.0f);
+  float* wk = xp + C * plane;
+  for (int64_t co = CO; co < panels * kMR; ++co)
+    for (int64_t k = 0; k < K; ++k) wk[(co / kMR * K + k) * kMR + co % kMR] = 0.0f;
   for (int64_t co = 0; co < CO; ++co)
     for (int64_t k = 0; k < K; ++k) wk[(co / kMR * K + k) * kMR + co % kMR] = w[co * K + k];
   std::vector<float> ones(static_cast<size_t>(CO), 1.0f), zeros(static_cast<size_t>(CO), 0.0f);
@@ -72,7 +75,7 @@ void conv_stride1(const float* x, int64_t C, int64_t H, int64_t W, const float* 
     for (int64_t p = 0; p < panels; ++p) {
       int m = static_cast<int>(std::min<int64_t>(kMR, CO - p * kMR));
       float* o = out + (p * kMR * OH + oh) * OW + ow0;
-      tile(wk.data() + p * K * kMR, xrow, C, kh, kw, plane, wp, o, OH * OW, m, n, sc + p * kMR, sh + p * kMR,
+      tile(wk + p * K * kMR, xrow, C, kh, kw, plane, wp, o, OH * OW, m, n, sc + p * kMR, sh + p * kMR,
            act == 1);
       if (act == 2) gemm_detail::row_epilogue_f32(o, OH * OW, m, n, nullptr, nullptr, nullptr, 2);
     }

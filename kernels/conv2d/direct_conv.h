@@ -19,9 +19,9 @@ bool available();
 // x [C, H, W] with w [CO, C, kh, kw] and pads (pt, pl) (OH, OW given; the bottom/right padding follows from them).
 // scale/shift nullptr: 1 and 0 (plain conv; a bias goes in shift). act 0 identity, 1 relu, 2 silu. Rows are split
 // over threads; every output element sums (c, ki, kj) in order: bit-identical for any thread count.
-// scratch: scratch_floats(...) floats for the padded image (from the caller's caching allocator: a fresh buffer
-// per call would page-fault on every large conv).
-int64_t scratch_floats(int64_t C, int64_t OH, int64_t OW, int64_t kh, int64_t kw);
+// scratch: scratch_floats(...) floats for the padded image and the packed weights (from the caller's caching
+// allocator: a fresh buffer per call would page-fault on every large conv).
+int64_t scratch_floats(int64_t C, int64_t CO, int64_t OH, int64_t OW, int64_t kh, int64_t kw);
 void conv_stride1(const float* x, int64_t C, int64_t H, int64_t W, const float* w, int64_t CO, int64_t kh, int64_t kw,
                   int64_t pt, int64_t pl, float* out, int64_t OH, int64_t OW, const float* scale, const float* shift,
                   int act, float* scratch, int threads);
