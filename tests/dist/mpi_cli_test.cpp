@@ -116,3 +116,29 @@ TEST(MpiTrain, KilledRankStopsTheJob) {
   EXPECT_TRUE(contains(r.out, "signal 9")) << r.out;
   std::printf("[ info ] job ended %.1f s after start (rank 1 killed at 4 s)\n", secs);
 }
+
+TEST(MpiRefs, ShardedGrisAndBankEqualSingleProcess) {
+  CQ_REQUIRE_MPI();
+  cq::testing::TempDir d;
+  cq::testing::make_synthetic_dataset(d.path());
+  cq::testing::make_synthetic_split(d.path(), "REF", "all", 5, 40, 48, 4);  // 5 images: shares of 2 and 3
+  const std::string images = d / "REF/all";
+  CliRun g1 = cq::testing::run_cqseg("refs gris --images " + images + " --threads 1 --quiet --out " + (d / "g1.json"));
+  ASSERT_EQ(g1.code, 0) << g1.out;
+  CliRun g2 = cq::testing::run_mpi(2, "refs gris --images " + images + " --threads 1 --quiet --out " + (d / "g2.json"));
+  ASSERT_EQ(g2.code, 0) << g2.out;
+  EXPECT_EQ(g2.out.find("GRIS reference of 5 images"), g2.out.rfind("GRIS reference of 5 images")) << g2.out;
+  EXPECT_EQ(cq::pipeline::read_text(d / "g1.json"), cq::pipeline::read_text(d / "g2.json"));
+
+  // A bank needs an embedder: the encoder of a one-step checkpoint.
+  CliRun t = cq::testing::run_cqseg(train_args(d.path(), d / "run", 2, "--mode base --epochs 1 --max-steps 1") +
+                                    " --quiet");
+  ASSERT_EQ(t.code, 0) << t.out;
+  const std::string bank = "refs bank --images " + images + " --embedder unet:" + (d / "run/last.safetensors") +
+                           " --threads 1 --quiet --out ";
+  CliRun b1 = cq::testing::run_cqseg(bank + (d / "b1.safetensors"));
+  ASSERT_EQ(b1.code, 0) << b1.out;
+  CliRun b2 = cq::testing::run_mpi(2, bank + (d / "b2.safetensors"));
+  ASSERT_EQ(b2.code, 0) << b2.out;
+  EXPECT_EQ(cq::pipeline::read_text(d / "b1.safetensors"), cq::pipeline::read_text(d / "b2.safetensors"));
+}
