@@ -1,5 +1,6 @@
 #include "pipeline/trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <limits>
@@ -63,6 +64,7 @@ struct Session {
   dist::SingleProcess single;
   dist::Communicator& comm;
   std::unique_ptr<dist::GradientReducer> reducer;
+  double sum_seconds = 0;  // time in the gradient sum this epoch (under MPI; includes waiting for slower ranks)
 
   bool parallel() const { return comm.size() > 1; }
   bool root() const { return comm.rank() == 0; }
@@ -156,6 +158,7 @@ struct Session {
                  n, hooks.progress_tty);
     double sum = 0, s1 = 0, s2 = 0, s3 = 0;
     const auto t0 = std::chrono::steady_clock::now();
+    sum_seconds = 0;
     train_loader->start_epoch(epoch);
     data::Batch b;
     for (int64_t step = 0; step < n; ++step) {
@@ -208,7 +211,11 @@ struct Session {
       diverged("training loss is " + std::string(std::isnan(lv) ? "NaN" : "infinite") + " at epoch " +
                std::to_string(epoch + 1) + " step " + std::to_string(step + 1));
     if (loss.defined()) loss.backward();
-    if (parallel()) reducer->reduce(comm, share);
+    if (parallel()) {
+      const auto t0 = std::chrono::steady_clock::now();
+      reducer->reduce(comm, share);
+      sum_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
     adam->step();
     sum += lv;
     if (cqg) s1 += d1, s2 += d2, s3 += d3;
@@ -291,8 +298,12 @@ struct Session {
                      "epoch %d/%d: train loss %.4f", r.epoch, cfg.epochs, r.train_loss);
         if (cfg.mode == "cqg")
           std::fprintf(hooks.progress, " (dc1 %.4f dc2 %.4f mse %.4f)", r.train_dc1, r.train_dc2, r.train_mse);
-        std::fprintf(hooks.progress, ", val loss %.4f, val Dice %.4f, %.1f s, %.2f step/s%s\n", r.val_loss,
+        std::fprintf(hooks.progress, ", val loss %.4f, val Dice %.4f, %.1f s, %.2f step/s%s", r.val_loss,
                      r.val_dice, r.seconds, r.steps_per_s, r.best ? ", best" : "");
+        if (parallel())
+          std::fprintf(hooks.progress, ", gradient sum %.0f ms/step (rank 0, with waiting)",
+                       1e3 * sum_seconds / std::max(1, r.steps));
+        std::fputc('\n', hooks.progress);
         std::fflush(hooks.progress);
       }
     }
