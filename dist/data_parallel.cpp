@@ -74,8 +74,13 @@ void average_buffers(Communicator& comm, nn::Module& m) {
   if (comm.size() == 1) return;
   for (auto& kv : m.named_buffers()) {
     const DType dt = kv.second.dtype();
-    if (dt != DType::f32 && dt != DType::f64) continue;
     Host h(kv.second);
+    if (dt != DType::f32 && dt != DType::f64) {
+      // Counters (num_batches_tracked) can differ by the steps a rank had an empty shard: rank 0's count wins.
+      comm.broadcast(h.h.data_ptr(), h.h.numel() * int64_t(h.h.element_size()), 0);
+      h.write_back();
+      continue;
+    }
     std::vector<double> v = h.h.to_vector<double>();
     comm.sum_doubles(v.data(), int64_t(v.size()));
     for (double& x : v) x /= comm.size();

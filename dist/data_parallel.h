@@ -13,8 +13,8 @@ namespace cq::dist {
 // Copies every parameter and buffer of `m` from rank 0 to all ranks (start of a run, after init or a resume load).
 void broadcast_module(Communicator& comm, nn::Module& m);
 
-// BatchNorm running statistics (floating buffers) replaced by their mean over ranks (integer buffers such as
-// num_batches_tracked are equal on all ranks and kept). With per-rank BatchNorm each replica tracks statistics of its
+// BatchNorm running statistics (floating buffers) replaced by their mean over ranks; integer buffers
+// (num_batches_tracked, which a rank with an empty shard of a short batch does not advance) take rank 0's value. With per-rank BatchNorm each replica tracks statistics of its
 // own shard; averaging before validation/checkpointing gives rank 0 the statistics of all the data.
 void average_buffers(Communicator& comm, nn::Module& m);
 

@@ -5,6 +5,9 @@
 // alive but stuck (or a collective that never completes) becomes a cq::Error naming the operation, and the caller
 // aborts the job, instead of a silent hang. A rank that dies is handled by mpirun itself (it kills the job). Polling
 // sleeps between tests so a waiting rank leaves its core to the ranks still computing (ranks often share cores).
+// The C API only: the deprecated MPI C++ bindings are neither needed nor -Wextra clean.
+#define OMPI_SKIP_MPICXX 1
+#define MPICH_SKIP_MPICXX 1
 #include <mpi.h>
 
 #include <algorithm>
