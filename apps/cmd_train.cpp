@@ -45,8 +45,11 @@ const char* kHelpTail =
     "                         a full smp U-Net state dict, or a cqseg checkpoint\n"
     "  --max-steps N          at most N training steps per epoch (quick runs; 0 = all)\n"
     "  --max-val-batches N    at most N validation batches (0 = all)\n"
-    "  --bn batch|frozen      BatchNorm while training: batch statistics (per rank under MPI), or the\n"
-    "                         network in eval mode (running statistics, no drop-connect)   [batch]\n"
+    "  --bn batch|sync|frozen BatchNorm while training: batch statistics (per rank under MPI), statistics\n"
+    "                         synchronised over the MPI ranks, or the network in eval mode (running\n"
+    "                         statistics, no drop-connect)                                [batch]\n"
+    "  --sync-bn              the same as --bn sync\n"
+    "  --drop-connect X       EfficientNet stochastic depth rate                [0.2]\n"
     "\n"
     "Data parallel: mpirun -np N cqseg train ... splits each global batch of --batch over N ranks and sums\n"
     "their gradients (docs/DISTRIBUTED.md); rank 0 writes the run directory and the progress.\n"
@@ -77,8 +80,8 @@ void as_usage(F&& f) {
 int cmd_train(int argc, char** argv) {
   static const std::set<std::string> kValued = with({
       "data", "train-domain", "train-split", "val-split", "mode", "epochs", "batch", "lr", "size", "lambdas", "seed",
-      "threads", "classes", "workers", "init-weights", "resume", "out", "max-steps", "max-val-batches", "bn"}, kDeviceValued);
-  static const std::set<std::string> kFlags = with({"skip-bad", "quiet", "help"}, kDeviceFlags);
+      "threads", "classes", "workers", "init-weights", "resume", "out", "max-steps", "max-val-batches", "bn", "drop-connect"}, kDeviceValued);
+  static const std::set<std::string> kFlags = with({"skip-bad", "quiet", "help", "sync-bn"}, kDeviceFlags);
   std::map<std::string, std::string> opts;
   try {
     opts = parse_args(argc, argv, 1, kValued, kFlags, /*allow_positional=*/false, "train").opts;
@@ -127,9 +130,13 @@ int cmd_train(int argc, char** argv) {
       else if (k == "max-steps") cfg.max_steps = int(parse_long(k, v, 0, 1 << 30));
       else if (k == "max-val-batches") cfg.max_val_batches = int(parse_long(k, v, 0, 1 << 30));
       else if (k == "bn") {
-        if (v != "batch" && v != "frozen") throw UsageError{"--bn must be batch or frozen, got '" + v + "'"};
+        if (v != "batch" && v != "sync" && v != "frozen")
+          throw UsageError{"--bn must be batch, sync or frozen, got '" + v + "'"};
         cfg.bn = v;
-      }
+      } else if (k == "sync-bn") {
+        if (opts.count("bn") && opts.at("bn") != "sync") throw UsageError{"--sync-bn contradicts --bn " + opts.at("bn")};
+        cfg.bn = "sync";
+      } else if (k == "drop-connect") cfg.drop_connect = to_double(k, v);
     }
     {
       // The device options; a resume keeps the stored ones unless given again.

@@ -13,6 +13,7 @@
 #include "losses/losses.h"
 #include "models/registry.h"
 #include "nn/adam.h"
+#include "nn/layers.h"
 #include "pipeline/checkpoint.h"
 #include "pipeline/init_weights.h"
 #include "pipeline/manifest.h"
@@ -80,6 +81,14 @@ struct Session {
     co.compute = cfg.compute_options();
     ctx = std::make_unique<Context>(co);
     model = models::make_model(*ctx, cfg.model, cfg.classes);
+    model->set_drop_connect_rate(cfg.drop_connect);
+    if (cfg.bn == "sync") {
+      // In one process the sums are the identity (the same statistics as "batch", by the sync op's arithmetic).
+      model->apply([this](nn::Module& m) {
+        if (auto* bn = dynamic_cast<nn::BatchNorm2d*>(&m))
+          bn->group_sum = [this](double* p, int64_t n) { comm.sum_doubles(p, n); };
+      });
+    }
     data::DatasetOptions dopt;
     dopt.classes = cfg.classes;
     dopt.skip_bad = cfg.skip_bad;
@@ -95,6 +104,14 @@ struct Session {
     lo.shard = comm.rank(), lo.shards = comm.size();
     train_loader = std::make_unique<data::Loader>(
         data::Dataset::open(cfg.data_root, cfg.train_domain, cfg.train_split, dopt), ctx->runtime_ptr(), lo);
+    if (cfg.bn == "sync" && parallel()) {
+      const int64_t last = int64_t(train_loader->dataset().size()) % cfg.batch;
+      const bool reached = cfg.max_steps == 0 || cfg.max_steps >= int64_t(train_loader->batches_per_epoch());
+      CQ_CHECK(!(reached && last != 0 && last < comm.size()), "train --bn sync: the last batch of each epoch holds ",
+               last, " samples (", train_loader->dataset().size(), " % --batch ", cfg.batch, "), fewer than the ",
+               comm.size(), " ranks, and synchronised BatchNorm needs every rank in every step; change --batch or the "
+               "rank count");
+    }
     dopt.use_fov = true;  // Dice inside the field of view when the split has one
     data::LoaderOptions vo = lo;
     vo.shard = 0, vo.shards = 1;  // validation runs whole on rank 0
@@ -132,7 +149,9 @@ struct Session {
                  "per step\n",
                  comm.describe().c_str(), cfg.batch, cfg.batch / comm.size(),
                  (cfg.batch + comm.size() - 1) / comm.size(),
-                 cfg.bn == "frozen" ? "frozen (eval mode)" : "per-rank batch statistics",
+                 cfg.bn == "frozen" ? "frozen (eval mode)"
+                 : cfg.bn == "sync" ? "synchronised over the ranks"
+                                    : "per-rank batch statistics",
                  double(reducer->gradient_bytes()) / 1e6);
     std::fflush(hooks.progress);
   }
@@ -210,10 +229,13 @@ struct Session {
     if (!std::isfinite(lv))
       diverged("training loss is " + std::string(std::isnan(lv) ? "NaN" : "infinite") + " at epoch " +
                std::to_string(epoch + 1) + " step " + std::to_string(step + 1));
-    if (loss.defined()) loss.backward();
+    // Synchronised BatchNorm couples the ranks inside backward, so there the share weights the loss itself (every
+    // rank's BatchNorm gradient sums then combine the global loss's terms); otherwise the gradients are weighted.
+    const bool sync = cfg.bn == "sync" && parallel();
+    if (loss.defined()) loss.backward(sync ? loss.new_scalar(share) : Tensor());
     if (parallel()) {
       const auto t0 = std::chrono::steady_clock::now();
-      reducer->reduce(comm, share);
+      reducer->reduce(comm, sync ? 1.0 : share);
       sum_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     }
     adam->step();
