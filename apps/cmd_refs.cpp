@@ -6,8 +6,10 @@
 #include "apps/cli_args.h"
 #include "apps/commands.h"
 #include "data/image_io.h"
+#include "dist/communicator.h"
 #include "pipeline/dcin.h"
 #include "pipeline/embedders.h"
+#include "pipeline/refs_sharded.h"
 #include "pipeline/run_files.h"
 
 namespace cq::apps {
@@ -24,6 +26,8 @@ const char* kHelp =
     "bank   LRIS bank: every image of DIR embedded and L2-normalised, with its path and SHA-256 (safetensors).\n"
     "query  the k bank images most similar (cosine) to IMG.\n"
     "\n"
+    "gris and bank run data parallel under mpirun -np N (each rank reads its share of the images; rank 0\n"
+    "writes; the result equals the single-process one): see docs/DISTRIBUTED.md.\n"
     "DIR is a folder of images (png, jpg, jpeg, bmp, gif), or a dataset split folder holding images/.\n"
     "embedders (--embedder):\n"
     "  unet:CKPT        the trained U-Net's encoder (global average pool of the deepest features) at the\n"
@@ -35,13 +39,17 @@ const char* kHelp =
     "\n"
     "device options (all subcommands; gris on cuda: histograms and distances on the GPU):\n";
 
-int gris(const ParsedArgs& a) {
+int gris(const ParsedArgs& a, dist::Communicator& comm) {
   if (!a.has("images")) throw UsageError{"refs gris: --images DIR is required"};
   const int threads = int(parse_long("threads", a.get("threads", "0"), 0, 1024));
   const std::string dir = a.get("images");
   const auto files = pipeline::list_image_files(dir);
-  const pipeline::GrisReference g =
-      pipeline::select_gris(files, threads, a.has("quiet") ? nullptr : stderr, parse_device_choice(a).device);
+  std::FILE* progress = a.has("quiet") || comm.rank() != 0 ? nullptr : stderr;
+  const Device dev = parse_device_choice(a).device;
+  if (comm.size() > 1 && !dev.is_cpu()) throw UsageError{"refs gris under mpirun runs on the CPU (drop --device)"};
+  const pipeline::GrisReference g = comm.size() > 1 ? pipeline::select_gris_sharded(comm, files, threads, progress)
+                                                    : pipeline::select_gris(files, threads, progress, dev);
+  if (comm.rank() != 0) return 0;
   const std::string text = json::dump(pipeline::gris_to_json(g, dir), 2) + "\n";
   if (a.has("out")) {
     pipeline::write_text_atomic(a.get("out"), text);
@@ -53,14 +61,17 @@ int gris(const ParsedArgs& a) {
   return 0;
 }
 
-int bank(const ParsedArgs& a) {
+int bank(const ParsedArgs& a, dist::Communicator& comm) {
   for (const char* k : {"images", "embedder", "out"})
     if (!a.has(k)) throw UsageError{std::string("refs bank: --") + k + " is required"};
   const DeviceChoice dev = parse_device_choice(a);
   Context ctx({int(parse_long("threads", a.get("threads", "0"), 0, 1024)), 0, dev.device, dev.compute});
   const auto files = pipeline::list_image_files(a.get("images"));
   const pipeline::ImageEmbedder emb = pipeline::make_embedder(ctx, a.get("embedder"), a.get("weights"));
-  const dcin::RefBank b = pipeline::build_bank(ctx, emb, files, a.has("quiet") ? nullptr : stderr);
+  std::FILE* progress = a.has("quiet") || comm.rank() != 0 ? nullptr : stderr;
+  const dcin::RefBank b = comm.size() > 1 ? pipeline::build_bank_sharded(comm, ctx, emb, files, progress)
+                                          : pipeline::build_bank(ctx, emb, files, progress);
+  if (comm.rank() != 0) return 0;
   b.save(a.get("out"));
   std::printf("bank of %lld images, embedder %s (%dx%d input, %lld-d), written to %s\n", (long long)b.size(),
               b.embedder().c_str(), b.input_h(), b.input_w(), (long long)b.dim(), a.get("out").c_str());
@@ -109,8 +120,18 @@ int cmd_refs(int argc, char** argv) {
       return 0;
     }
     parse_device_choice(a);  // option errors first, whatever else is missing
-    if (sub == "gris") return gris(a);
-    if (sub == "bank") return bank(a);
+    if (sub == "gris" || sub == "bank") {
+      // Under mpirun: the images are sharded over the ranks. A failing rank ends the job (others would wait).
+      const std::unique_ptr<dist::Communicator> comm = dist::make_communicator();
+      try {
+        return sub == "gris" ? gris(a, *comm) : bank(a, *comm);
+      } catch (const std::exception& e) {
+        if (comm->size() == 1) throw;
+        std::fprintf(stderr, "cqseg refs %s (rank %d of %d): error: %s; aborting all ranks\n", sub.c_str(),
+                     comm->rank(), comm->size(), e.what());
+        comm->abort(1);
+      }
+    }
     if (sub == "query") return query(a);
     throw UsageError{"unknown refs subcommand '" + sub + "' (gris, bank or query)"};
   } catch (const UsageError& e) {

@@ -3,11 +3,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 
 #include "apps/cli_args.h"
 #include "apps/commands.h"
+#include "dist/communicator.h"
 #include "pipeline/trainer.h"
 
 namespace cq::apps {
@@ -43,6 +45,14 @@ const char* kHelpTail =
     "                         a full smp U-Net state dict, or a cqseg checkpoint\n"
     "  --max-steps N          at most N training steps per epoch (quick runs; 0 = all)\n"
     "  --max-val-batches N    at most N validation batches (0 = all)\n"
+    "  --bn batch|sync|frozen BatchNorm while training: batch statistics (per rank under MPI), statistics\n"
+    "                         synchronised over the MPI ranks, or the network in eval mode (running\n"
+    "                         statistics, no drop-connect)                                [batch]\n"
+    "  --sync-bn              the same as --bn sync\n"
+    "  --drop-connect X       EfficientNet stochastic depth rate                [0.2]\n"
+    "\n"
+    "Data parallel: mpirun -np N cqseg train ... splits each global batch of --batch over N ranks and sums\n"
+    "their gradients (docs/DISTRIBUTED.md); rank 0 writes the run directory and the progress.\n"
     "  --quiet                no progress output\n"
     "  --resume RUN_DIR       continue RUN_DIR from last.safetensors with its stored config\n"
     "  --out RUN_DIR          run directory: best/last.safetensors, log.jsonl, loss_curve.svg, manifest.json\n"
@@ -70,8 +80,8 @@ void as_usage(F&& f) {
 int cmd_train(int argc, char** argv) {
   static const std::set<std::string> kValued = with({
       "data", "train-domain", "train-split", "val-split", "mode", "epochs", "batch", "lr", "size", "lambdas", "seed",
-      "threads", "classes", "workers", "init-weights", "resume", "out", "max-steps", "max-val-batches"}, kDeviceValued);
-  static const std::set<std::string> kFlags = with({"skip-bad", "quiet", "help"}, kDeviceFlags);
+      "threads", "classes", "workers", "init-weights", "resume", "out", "max-steps", "max-val-batches", "bn", "drop-connect"}, kDeviceValued);
+  static const std::set<std::string> kFlags = with({"skip-bad", "quiet", "help", "sync-bn"}, kDeviceFlags);
   std::map<std::string, std::string> opts;
   try {
     opts = parse_args(argc, argv, 1, kValued, kFlags, /*allow_positional=*/false, "train").opts;
@@ -119,6 +129,14 @@ int cmd_train(int argc, char** argv) {
       else if (k == "out" || k == "resume") cfg.out = v;
       else if (k == "max-steps") cfg.max_steps = int(parse_long(k, v, 0, 1 << 30));
       else if (k == "max-val-batches") cfg.max_val_batches = int(parse_long(k, v, 0, 1 << 30));
+      else if (k == "bn") {
+        if (v != "batch" && v != "sync" && v != "frozen")
+          throw UsageError{"--bn must be batch, sync or frozen, got '" + v + "'"};
+        cfg.bn = v;
+      } else if (k == "sync-bn") {
+        if (opts.count("bn") && opts.at("bn") != "sync") throw UsageError{"--sync-bn contradicts --bn " + opts.at("bn")};
+        cfg.bn = "sync";
+      } else if (k == "drop-connect") cfg.drop_connect = to_double(k, v);
     }
     {
       // The device options; a resume keeps the stored ones unless given again.
@@ -138,7 +156,21 @@ int cmd_train(int argc, char** argv) {
 
     pipeline::TrainHooks hooks;
     if (opts.count("quiet")) hooks.progress = nullptr;
-    const pipeline::TrainResult r = resuming ? pipeline::resume(cfg, hooks) : pipeline::train(cfg, hooks);
+    // Under mpirun: the MPI group; otherwise a single process. A rank that fails ends the whole job (the others
+    // would wait for it forever), after printing its error with its rank.
+    const std::unique_ptr<dist::Communicator> comm = dist::make_communicator();
+    hooks.comm = comm.get();
+    if (comm->rank() != 0) hooks.progress = nullptr;
+    pipeline::TrainResult r;
+    try {
+      r = resuming ? pipeline::resume(cfg, hooks) : pipeline::train(cfg, hooks);
+    } catch (const std::exception& e) {
+      if (comm->size() == 1) throw;
+      std::fprintf(stderr, "cqseg train (rank %d of %d): error: %s; aborting all ranks\n", comm->rank(),
+                   comm->size(), e.what());
+      comm->abort(1);
+    }
+    if (comm->rank() != 0) return 0;
     std::printf("trained %s: %zu epochs, best epoch %lld (val loss %.4f), checkpoints in %s\n", cfg.mode.c_str(),
                 r.log.size(), (long long)r.best_epoch, r.best_val_loss, cfg.out.c_str());
     return 0;

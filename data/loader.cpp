@@ -48,6 +48,8 @@ Loader::Loader(Dataset ds, std::shared_ptr<Runtime> rt, LoaderOptions opts)
   CQ_CHECK(opts_.batch_size >= 1, "Loader: batch_size must be >= 1, got ", opts_.batch_size);
   CQ_CHECK(opts_.workers >= 0 && opts_.workers <= 64, "Loader: workers must be in 0..64, got ", opts_.workers);
   CQ_CHECK(opts_.prefetch >= 1, "Loader: prefetch must be >= 1, got ", opts_.prefetch);
+  CQ_CHECK(opts_.shards >= 1 && opts_.shard >= 0 && opts_.shard < opts_.shards, "Loader: shard ", opts_.shard,
+           " of ", opts_.shards, " is out of range");
   CQ_CHECK((opts_.out_h == 0) == (opts_.out_w == 0) && opts_.out_h >= 0 && opts_.out_w >= 0,
            "Loader: output size must be both positive or both 0 (keep), got ", opts_.out_h, "x", opts_.out_w);
   CQ_CHECK(ds_.size() > 0, "Loader: dataset ", ds_.dir(), " is empty");
@@ -92,7 +94,9 @@ Loader::Job Loader::job(int64_t seq) {
   }
   const std::vector<size_t>& order = it->second;
   const size_t lo = size_t(j.index) * opts_.batch_size, hi = std::min(order.size(), lo + size_t(opts_.batch_size));
-  j.indices.assign(order.begin() + lo, order.begin() + hi);
+  const size_t n = hi - lo, k = size_t(opts_.shards), r = size_t(opts_.shard);
+  j.global_size = n;
+  j.indices.assign(order.begin() + lo + n * r / k, order.begin() + lo + n * (r + 1) / k);
   return j;
 }
 
@@ -142,11 +146,15 @@ Sample Loader::prepare(size_t index, int64_t epoch) {
   return s;
 }
 
-Batch Loader::build(int64_t epoch, int64_t index, const std::vector<size_t>& indices) {
+Batch Loader::build(const Job& j) {
+  const int64_t epoch = j.epoch, index = j.index;
+  const std::vector<size_t>& indices = j.indices;
   Batch b;
   b.epoch = epoch;
   b.index = index;
   b.indices = indices;
+  b.global_size = int64_t(j.global_size);
+  if (indices.empty()) return b;  // a shard with no sample of this (short) batch
   std::vector<Sample> samples;
   samples.reserve(indices.size());
   for (size_t i : indices) samples.push_back(prepare(i, epoch));
@@ -194,7 +202,7 @@ void Loader::worker_loop() {
     lk.unlock();
     Slot slot;
     try {
-      slot.batch = build(j.epoch, j.index, j.indices);
+      slot.batch = build(j);
     } catch (...) {
       slot.error = std::current_exception();  // handed to the consumer at this batch's turn
     }
@@ -216,7 +224,7 @@ bool Loader::next(Batch* out) {
     next_return_++;
     const Job j = job(b);
     lk.unlock();
-    *out = build(j.epoch, j.index, j.indices);
+    *out = build(j);
     return true;
   }
   ready_cv_.wait(lk, [&] { return ready_.count(b) != 0; });

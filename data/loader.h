@@ -39,11 +39,16 @@ struct LoaderOptions {
   bool cache = false;         // keep decoded+resized samples in memory (the transform still runs every epoch)
   bool keep_samples = false;  // also hand out the uint8 samples (after transform) in Batch::samples
   Transform transform;        // empty: none
+  // Data parallelism (dist/): batch_size is the global batch; this loader hands out only part `shard` of `shards` of
+  // each batch: samples [n*shard/shards, n*(shard+1)/shards) of a batch of n (a balanced split; a part may be empty
+  // when n < shards). Order, transforms and seeds are those of the unsharded loader.
+  int shard = 0, shards = 1;
 };
 
 struct Batch {
   int64_t epoch = 0, index = 0;  // index: position of this batch within its epoch
-  std::vector<size_t> indices;   // dataset indices of its samples
+  std::vector<size_t> indices;   // dataset indices of its samples (empty: this shard has none of the batch)
+  int64_t global_size = 0;       // samples of the whole batch over all shards (== indices.size() unsharded)
   Tensor images;                 // f32 [N,3,H,W], ImageNet-normalised
   Tensor masks;                  // i64 [N,H,W] class indices; undefined when the dataset has no masks
   Tensor fov;                    // u8 [N,H,W] 0/1; undefined when the dataset has no fov
@@ -79,11 +84,12 @@ class Loader {
     Batch batch;
     std::exception_ptr error;
   };
-  Batch build(int64_t epoch, int64_t index, const std::vector<size_t>& indices);
   struct Job {
     int64_t epoch = 0, index = 0;
     std::vector<size_t> indices;
+    size_t global_size = 0;
   };
+  Batch build(const Job& j);
   Job job(int64_t seq);  // batch number seq of the stream; needs mu_ (or no workers)
   void worker_loop();
 

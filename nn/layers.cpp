@@ -9,6 +9,7 @@
 #include "kernels/norm/norm_act.h"
 #include "kernels/pool/pool.h"
 #include "nn/init.h"
+#include "nn/sync_batch_norm.h"
 
 namespace cq::nn {
 
@@ -37,6 +38,8 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
     NoGradGuard ng(x.runtime());
     num_batches_tracked.fill_(num_batches_tracked.item() + 1);
   }
+  if (is_training() && group_sum)
+    return sync_batch_norm_act(x, weight, bias, running_mean, running_var, momentum, eps, act, group_sum);
   return batch_norm_act(x, weight, bias, running_mean, running_var, is_training(), momentum, eps, act);
 }
 

@@ -37,6 +37,9 @@ class BatchNorm2d : public Layer {
   Tensor weight, bias, running_mean, running_var, num_batches_tracked;
   double eps, momentum;
   NormAct act;
+  // Synchronised BatchNorm (data parallel, nn/sync_batch_norm.h): when set, training-mode statistics and their
+  // gradients are summed over the process group through it; unset: this process's batch statistics.
+  std::function<void(double*, int64_t)> group_sum;
 };
 
 // bn(conv(x)) for the Conv -> BatchNorm(-> act) pairs of the models. In inference (bn in eval mode, no gradient

@@ -121,6 +121,11 @@ void Module::to(DType dt) {
   }
 }
 
+void Module::apply(const std::function<void(Module&)>& fn) {
+  fn(*this);
+  for (auto& c : children_) c.second->apply(fn);
+}
+
 void Module::zero_grad() {
   for (auto& kv : named_parameters()) kv.second.zero_grad();
 }

@@ -1,6 +1,7 @@
 // Module: named parameters (trainable leaves), buffers (e.g. BatchNorm running stats) and child modules, in
 // registration order, with PyTorch-style dotted names so published state dicts load by name.
 #pragma once
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -45,6 +46,8 @@ class Module {
   // model in float64 (gradient parity free of f32 rounding, see tests/models/unet_train_step_test.cpp).
   void to(DType dt);
   void zero_grad();
+  // Calls fn on this module and every descendant, parents first, in registration order.
+  void apply(const std::function<void(Module&)>& fn);
 
  protected:
   Tensor& register_parameter(const std::string& name, Tensor t);

@@ -66,6 +66,10 @@ void TrainConfig::validate() const {
   compute_options();  // throws on a bad precision
   Device::parse(device);
   CQ_CHECK(max_steps >= 0 && max_val_batches >= 0, "train: step limits must be >= 0");
+  CQ_CHECK(bn == "batch" || bn == "sync" || bn == "frozen", "train: --bn must be batch, sync or frozen, got '", bn,
+           "'");
+  CQ_CHECK(std::isfinite(drop_connect) && drop_connect >= 0 && drop_connect < 1,
+           "train: --drop-connect must be in [0, 1), got ", drop_connect);
 }
 
 ComputeOptions TrainConfig::compute_options() const {
@@ -103,6 +107,8 @@ json::Value TrainConfig::to_json() const {
   v.set("out", json::Value::string(out));
   v.set("max_steps", json::Value::number(max_steps));
   v.set("max_val_batches", json::Value::number(max_val_batches));
+  v.set("bn", json::Value::string(bn));
+  v.set("drop_connect", json::Value::number(drop_connect));
   return v;
 }
 
@@ -112,7 +118,7 @@ TrainConfig TrainConfig::from_json(const json::Value& v) {
   const std::set<std::string> known = {"data_root", "train_domain", "train_split", "val_split", "mode", "model",
                                        "classes", "epochs", "batch", "lr", "height", "width", "lambdas", "seed",
                                        "threads", "workers", "device", "precision", "deterministic", "skip_bad", "init_weights", "out", "max_steps",
-                                       "max_val_batches"};
+                                       "max_val_batches", "bn", "drop_connect"};
   for (const auto& kv : v.as_object())
     CQ_CHECK(known.count(kv.first), "train config: unknown key '", kv.first, "'");
   auto str = [&](const char* k, std::string& dst) {
@@ -154,6 +160,8 @@ TrainConfig TrainConfig::from_json(const json::Value& v) {
   str("out", c.out);
   integer("max_steps", c.max_steps);
   integer("max_val_batches", c.max_val_batches);
+  str("bn", c.bn);  // absent in checkpoints older than the option: batch statistics, as they were trained
+  if (const json::Value* x = v.find("drop_connect")) c.drop_connect = x->as_number();
   return c;
 }
 

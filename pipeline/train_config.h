@@ -37,6 +37,13 @@ struct TrainConfig {
   // Limits for quick runs and tests (0 = no limit): training steps per epoch, validation batches.
   int max_steps = 0;
   int max_val_batches = 0;
+  // BatchNorm while training: "batch" = batch statistics (per rank under MPI: each rank normalises by its own shard,
+  // as PyTorch DDP without SyncBatchNorm); "sync" = statistics of the whole global batch, summed over the ranks
+  // (nn/sync_batch_norm.h; in one process the same as batch up to rounding); "frozen" = the whole network runs in eval mode while it trains (BatchNorm
+  // uses and keeps its running statistics, drop-connect off: the fine-tuning setting, where any split of the batch
+  // over ranks gives the single-process gradient up to float summation order).
+  std::string bn = "batch";
+  double drop_connect = 0.2;         // EfficientNet stochastic depth rate (timm/smp default)
 
   // Throws cq::Error naming the option on any invalid value.
   void validate() const;

@@ -1,5 +1,6 @@
 #include "pipeline/trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <limits>
@@ -8,9 +9,11 @@
 
 #include "data/augment.h"
 #include "data/loader.h"
+#include "dist/data_parallel.h"
 #include "losses/losses.h"
 #include "models/registry.h"
 #include "nn/adam.h"
+#include "nn/layers.h"
 #include "pipeline/checkpoint.h"
 #include "pipeline/init_weights.h"
 #include "pipeline/manifest.h"
@@ -59,9 +62,18 @@ struct Session {
   std::unique_ptr<data::Loader> train_loader, val_loader;
   CheckpointState st;
   std::vector<EpochRecord> log;
+  dist::SingleProcess single;
+  dist::Communicator& comm;
+  std::unique_ptr<dist::GradientReducer> reducer;
+  double sum_seconds = 0;  // time in the gradient sum this epoch (under MPI; includes waiting for slower ranks)
 
-  Session(const TrainConfig& c, const TrainHooks& h) : cfg(c), hooks(h) {
+  bool parallel() const { return comm.size() > 1; }
+  bool root() const { return comm.rank() == 0; }
+
+  Session(const TrainConfig& c, const TrainHooks& h) : cfg(c), hooks(h), comm(h.comm ? *h.comm : single) {
     cfg.validate();
+    CQ_CHECK(cfg.batch >= comm.size(), "train: the global batch (--batch ", cfg.batch, ") is smaller than the ",
+             comm.size(), " ranks; every rank needs at least one sample per step");
     ContextOptions co;
     co.threads = cfg.threads;
     co.seed = cfg.seed;
@@ -69,6 +81,14 @@ struct Session {
     co.compute = cfg.compute_options();
     ctx = std::make_unique<Context>(co);
     model = models::make_model(*ctx, cfg.model, cfg.classes);
+    model->set_drop_connect_rate(cfg.drop_connect);
+    if (cfg.bn == "sync") {
+      // In one process the sums are the identity (the same statistics as "batch", by the sync op's arithmetic).
+      model->apply([this](nn::Module& m) {
+        if (auto* bn = dynamic_cast<nn::BatchNorm2d*>(&m))
+          bn->group_sum = [this](double* p, int64_t n) { comm.sum_doubles(p, n); };
+      });
+    }
     data::DatasetOptions dopt;
     dopt.classes = cfg.classes;
     dopt.skip_bad = cfg.skip_bad;
@@ -81,10 +101,20 @@ struct Session {
     lo.seed = cfg.seed;
     lo.shuffle = true;
     lo.transform = make_train_transform(cfg.mode);
+    lo.shard = comm.rank(), lo.shards = comm.size();
     train_loader = std::make_unique<data::Loader>(
         data::Dataset::open(cfg.data_root, cfg.train_domain, cfg.train_split, dopt), ctx->runtime_ptr(), lo);
+    if (cfg.bn == "sync" && parallel()) {
+      const int64_t last = int64_t(train_loader->dataset().size()) % cfg.batch;
+      const bool reached = cfg.max_steps == 0 || cfg.max_steps >= int64_t(train_loader->batches_per_epoch());
+      CQ_CHECK(!(reached && last != 0 && last < comm.size()), "train --bn sync: the last batch of each epoch holds ",
+               last, " samples (", train_loader->dataset().size(), " % --batch ", cfg.batch, "), fewer than the ",
+               comm.size(), " ranks, and synchronised BatchNorm needs every rank in every step; change --batch or the "
+               "rank count");
+    }
     dopt.use_fov = true;  // Dice inside the field of view when the split has one
     data::LoaderOptions vo = lo;
+    vo.shard = 0, vo.shards = 1;  // validation runs whole on rank 0
     vo.shuffle = false;
     vo.transform = {};
     val_loader = std::make_unique<data::Loader>(
@@ -95,11 +125,35 @@ struct Session {
     nn::AdamOptions ao;
     ao.lr = cfg.lr;
     adam = std::make_unique<nn::Adam>(model->named_parameters(), ao);
+    if (parallel()) {
+      // Replicas start from rank 0's state (they are equal anyway: same seed, same checkpoint file).
+      dist::broadcast_module(comm, *model);
+      reducer = std::make_unique<dist::GradientReducer>(model->parameters());
+    }
+  }
+
+  void set_train_mode() {
+    if (cfg.bn == "frozen") model->eval();
+    else model->train();
   }
 
   int64_t steps_per_epoch() const {
     const int64_t n = int64_t(train_loader->batches_per_epoch());
     return cfg.max_steps > 0 ? std::min<int64_t>(n, cfg.max_steps) : n;
+  }
+
+  void announce() const {
+    if (!parallel() || !hooks.progress || !root()) return;
+    std::fprintf(hooks.progress,
+                 "data parallel: %s, global batch %d (%d..%d per rank), BatchNorm %s, %.2f MB of gradients summed "
+                 "per step\n",
+                 comm.describe().c_str(), cfg.batch, cfg.batch / comm.size(),
+                 (cfg.batch + comm.size() - 1) / comm.size(),
+                 cfg.bn == "frozen" ? "frozen (eval mode)"
+                 : cfg.bn == "sync" ? "synchronised over the ranks"
+                                    : "per-rank batch statistics",
+                 double(reducer->gradient_bytes()) / 1e6);
+    std::fflush(hooks.progress);
   }
 
   std::string ckpt(const char* name) const { return cfg.out + "/" + name; }
@@ -115,7 +169,7 @@ struct Session {
   EpochRecord train_epoch(int64_t epoch) {
     EpochRecord r;
     r.epoch = int(epoch + 1);
-    model->train();
+    set_train_mode();
     const bool cqg = cfg.mode == "cqg";
     const losses::CqgWeights w{cfg.l1, cfg.l2, cfg.l3};
     const int64_t n = steps_per_epoch();
@@ -123,13 +177,21 @@ struct Session {
                  n, hooks.progress_tty);
     double sum = 0, s1 = 0, s2 = 0, s3 = 0;
     const auto t0 = std::chrono::steady_clock::now();
+    sum_seconds = 0;
     train_loader->start_epoch(epoch);
     data::Batch b;
     for (int64_t step = 0; step < n; ++step) {
       CQ_CHECK(train_loader->next(&b), "train: loader ended early at step ", step, " of epoch ", epoch + 1);
       adam->zero_grad();
+      // This rank's share of the global batch (1 in a single process; 0 for an empty shard of a short batch).
+      const double share = b.global_size > 0 ? double(b.indices.size()) / double(b.global_size) : 1.0;
+      if (b.indices.empty()) {
+        step_end(epoch, step, Tensor(), share, 0, 0, 0, 0, cqg, sum, s1, s2, s3, bar);
+        continue;
+      }
       const Tensor y = b.masks.to(ctx->device());
       Tensor loss;
+      double d1 = 0, d2 = 0, d3 = 0;
       if (cqg) {
         CQ_CHECK(b.images2.defined(), "train: cqg batch without a second view");
         // Two forward passes, x1 first, as the authors' training step (BatchNorm statistics update twice).
@@ -137,20 +199,12 @@ struct Session {
         const Tensor l2 = model->forward(b.images2.to(ctx->device()));
         losses::CqgTerms t = losses::cqg_loss(y, l1, l2, w);
         loss = t.total;
-        s1 += t.dc1.item(), s2 += t.dc2.item(), s3 += t.mse.item();
+        d1 = t.dc1.item(), d2 = t.dc2.item(), d3 = t.mse.item();
       } else {
         loss = losses::dc_loss(model->forward(b.images.to(ctx->device())), y);
       }
       if (hooks.on_loss) hooks.on_loss(epoch, step, loss);
-      const double lv = loss.item();
-      if (!std::isfinite(lv))
-        diverged("training loss is " + std::string(std::isnan(lv) ? "NaN" : "infinite") + " at epoch " +
-                 std::to_string(epoch + 1) + " step " + std::to_string(step + 1));
-      loss.backward();
-      adam->step();
-      sum += lv;
-      st.global_step++;
-      bar.update(step + 1, lv);
+      step_end(epoch, step, loss, share, loss.item(), d1, d2, d3, cqg, sum, s1, s2, s3, bar);
     }
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     r.steps = int(n);
@@ -161,6 +215,45 @@ struct Session {
     r.train_mse = cqg ? s3 / n : kNaN;
     bar.finish();
     return r;
+  }
+
+  // The rest of a training step: (under MPI) the global loss as the share-weighted sum of the ranks' losses, the
+  // divergence check on it (so every rank stops together), backward, gradient sum, optimiser step.
+  void step_end(int64_t epoch, int64_t step, const Tensor& loss, double share, double lv, double d1, double d2,
+                double d3, bool cqg, double& sum, double& s1, double& s2, double& s3, Progress& bar) {
+    if (parallel()) {
+      double v[4] = {lv * share, d1 * share, d2 * share, d3 * share};
+      comm.sum_doubles(v, 4);
+      lv = v[0], d1 = v[1], d2 = v[2], d3 = v[3];
+    }
+    if (!std::isfinite(lv))
+      diverged("training loss is " + std::string(std::isnan(lv) ? "NaN" : "infinite") + " at epoch " +
+               std::to_string(epoch + 1) + " step " + std::to_string(step + 1));
+    // Synchronised BatchNorm couples the ranks inside backward, so there the share weights the loss itself (every
+    // rank's BatchNorm gradient sums then combine the global loss's terms); otherwise the gradients are weighted.
+    const bool sync = cfg.bn == "sync" && parallel();
+    if (loss.defined()) loss.backward(sync ? loss.new_scalar(share) : Tensor());
+    if (parallel()) {
+      const auto t0 = std::chrono::steady_clock::now();
+      reducer->reduce(comm, sync ? 1.0 : share);
+      sum_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+    adam->step();
+    sum += lv;
+    if (cqg) s1 += d1, s2 += d2, s3 += d3;
+    st.global_step++;
+    bar.update(step + 1, lv);
+  }
+
+  // Under MPI: BatchNorm statistics averaged over the replicas, rank 0 validates, every rank gets its numbers.
+  void validate_all(EpochRecord& r) {
+    if (parallel()) dist::average_buffers(comm, *model);
+    if (root()) validate(r);
+    if (parallel()) {
+      double v[3] = {r.val_loss, r.val_dice, r.val_dice_mean};
+      comm.broadcast(v, sizeof v, 0);
+      r.val_loss = v[0], r.val_dice = v[1], r.val_dice_mean = v[2];
+    }
   }
 
   void validate(EpochRecord& r) {
@@ -189,7 +282,7 @@ struct Session {
     r.val_dice = dice.foreground_dice();
     r.val_dice_mean = dice.mean_dice();
     bar.finish();
-    model->train();
+    set_train_mode();
   }
 
   void save(const std::string& path) const {
@@ -208,7 +301,7 @@ struct Session {
       EpochRecord r = train_epoch(epoch);
       const double train_s = r.seconds;
       const auto t0 = std::chrono::steady_clock::now();
-      validate(r);
+      validate_all(r);
       r.seconds = train_s + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (!std::isfinite(r.val_loss))
         diverged("validation loss is not finite after epoch " + std::to_string(epoch + 1));
@@ -216,17 +309,23 @@ struct Session {
       r.best = st.best_epoch == 0 || r.val_loss < st.best_val_loss;
       if (r.best) st.best_epoch = st.epoch, st.best_val_loss = r.val_loss;
       st.config_json = json::dump(cfg.to_json());
-      save(ckpt("last.safetensors"));
-      if (r.best) save(ckpt("best.safetensors"));
       log.push_back(r);
-      write_log_files();
-      if (hooks.progress) {
+      if (root()) {
+        save(ckpt("last.safetensors"));
+        if (r.best) save(ckpt("best.safetensors"));
+        write_log_files();
+      }
+      if (hooks.progress && root()) {
         std::fprintf(hooks.progress,
                      "epoch %d/%d: train loss %.4f", r.epoch, cfg.epochs, r.train_loss);
         if (cfg.mode == "cqg")
           std::fprintf(hooks.progress, " (dc1 %.4f dc2 %.4f mse %.4f)", r.train_dc1, r.train_dc2, r.train_mse);
-        std::fprintf(hooks.progress, ", val loss %.4f, val Dice %.4f, %.1f s, %.2f step/s%s\n", r.val_loss,
+        std::fprintf(hooks.progress, ", val loss %.4f, val Dice %.4f, %.1f s, %.2f step/s%s", r.val_loss,
                      r.val_dice, r.seconds, r.steps_per_s, r.best ? ", best" : "");
+        if (parallel())
+          std::fprintf(hooks.progress, ", gradient sum %.0f ms/step (rank 0, with waiting)",
+                       1e3 * sum_seconds / std::max(1, r.steps));
+        std::fputc('\n', hooks.progress);
         std::fflush(hooks.progress);
       }
     }
@@ -274,7 +373,8 @@ TrainResult train(const TrainConfig& cfg, const TrainHooks& hooks) {
   Session s(cfg, hooks);
   if (!cfg.init_weights.empty()) load_init_weights(*s.ctx, *s.model, cfg.init_weights);
   s.make_adam();
-  write_manifest(cfg, *s.train_loader, *s.val_loader, s.ctx->threads());
+  if (s.root()) write_manifest(cfg, *s.train_loader, *s.val_loader, s.ctx->threads());
+  s.announce();
   return s.run();
 }
 
@@ -286,7 +386,7 @@ TrainResult resume(const TrainConfig& cfg, const TrainHooks& hooks) {
   LoadedCheckpoint c = load_checkpoint(*s.ctx, path);
   check_same(TrainConfig::from_json(json::parse(c.state.config_json)), cfg, path);
   s.model->load_state_dict(c.model, true);
-  s.make_adam();
+  s.make_adam();  // after the load: broadcasts the loaded state under MPI
   s.adam->load_state_dict(c.optim);
   s.ctx->rng().set_state(c.rng);
   s.st = c.state;
@@ -295,8 +395,9 @@ TrainResult resume(const TrainConfig& cfg, const TrainHooks& hooks) {
     for (const EpochRecord& r : parse_log_jsonl(read_text(cfg.out + "/log.jsonl"), cfg.out + "/log.jsonl"))
       if (r.epoch <= s.st.epoch) s.log.push_back(r);
   }
-  note_resume(cfg, s.st.epoch, s.ctx->threads());
-  if (hooks.progress)
+  if (s.root()) note_resume(cfg, s.st.epoch, s.ctx->threads());
+  s.announce();
+  if (hooks.progress && s.root())
     std::fprintf(hooks.progress, "resuming %s at epoch %lld of %d\n", cfg.out.c_str(), (long long)s.st.epoch + 1,
                  cfg.epochs);
   return s.run();

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "data/loader.h"
+#include "dist/communicator.h"
 #include "pipeline/run_files.h"
 #include "pipeline/train_config.h"
 #include "tensor/tensor.h"
@@ -36,6 +37,14 @@ struct TrainHooks {
   int progress_tty = -1;         // -1: isatty(progress)
   // Called with each training loss before backward (tests use it to inject a NaN).
   std::function<void(int64_t epoch, int64_t step, Tensor& loss)> on_loss;
+  // Data parallelism (docs/DISTRIBUTED.md): with a group of size N > 1 every rank runs train()/resume() with the same
+  // config; cfg.batch is the global batch, each step's batch is split over the ranks (samples
+  // [n*r/N, n*(r+1)/N) of a batch of n, so B % N != 0 gives some ranks one sample more, and the gradients are
+  // weighted by each rank's share, which keeps the global-batch mean). Parameters are broadcast from rank 0 at the
+  // start, gradients summed in fixed rank order after backward (bucketed, not overlapped), BatchNorm running
+  // statistics averaged over ranks before validation; validation, checkpoints, logs and progress on rank 0 only
+  // (progress should be nullptr on the other ranks). nullptr or size 1: the single-process run, unchanged.
+  dist::Communicator* comm = nullptr;
 };
 
 struct TrainResult {

@@ -29,13 +29,23 @@ GrisResult gris_select(const float* X, int64_t N, int64_t D, const GrisOptions& 
 // values equal to the CPU's up to float rounding of the dot products.
 GrisResult gris_select(const Tensor& hists, int64_t block = 1024);
 
+// Distributed GRIS (dist/sharded_refs.h). Tile t of the fixed visiting order (row blocks i0 ascending, then column
+// blocks j0 >= i0 ascending) belongs to part t % parts. gris_partial returns the row-sum contributions of one part's
+// tiles in visiting order (per tile: ni row sums, then for an off-diagonal tile nj column sums): O(N^2 / block)
+// doubles, never the N x N matrix. gris_combine adds every part's contributions in the single-process order, so
+// the result is bit-identical to gris_select for any number of parts (gris_select is partial(0 of 1) + combine).
+std::vector<double> gris_partial(const float* X, int64_t N, int64_t D, const GrisOptions& opts, int part, int parts);
+GrisResult gris_combine(const std::vector<std::vector<double>>& partials, int64_t N, const GrisOptions& opts);
+
 // The full N x N distance matrix by the same tile arithmetic (for inspection and tests; holds N^2 floats).
 Tensor pairwise_distances(const Tensor& hists, int64_t block = 1024);
 
 namespace detail {
 // Visits every upper tile (i0 <= j0) in a fixed order with its distances (rows i0.., columns j0.., row stride ldt).
 using TileFn = std::function<void(int64_t i0, int64_t ni, int64_t j0, int64_t nj, const float* tile, int64_t ldt)>;
-void for_each_distance_tile(const float* X, int64_t N, int64_t D, const GrisOptions& opts, const TileFn& fn);
+// want(t): whether to compute tile number t of the visiting order (empty: all).
+void for_each_distance_tile(const float* X, int64_t N, int64_t D, const GrisOptions& opts, const TileFn& fn,
+                            const std::function<bool(int64_t)>& want = {});
 }  // namespace detail
 
 }  // namespace cq::dcin

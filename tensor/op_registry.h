@@ -40,6 +40,8 @@ inline constexpr OpInfo kOps[] = {
     {"matmul", "matmul", true}, {"conv2d", "conv2d", true},
     // kernels/norm
     {"batch_norm", "norm", true}, {"layer_norm", "norm", true}, {"batch_norm_act", "norm", true},
+    // nn/sync_batch_norm (data parallel: statistics summed over the process group)
+    {"sync_batch_norm_act", "nn", true},
     // kernels/pool
     {"global_avg_pool2d", "pool", true}, {"upsample_nearest2d", "pool", true},
     // kernels/shape

@@ -14,6 +14,7 @@
 #include "kernels/norm/norm.h"
 #include "kernels/norm/norm_act.h"
 #include "kernels/pool/pool.h"
+#include "nn/sync_batch_norm.h"
 #include "kernels/reduce/reduce.h"
 #include "kernels/shape/shape.h"
 #include "kernels/softmax/softmax.h"
@@ -189,6 +190,16 @@ inline std::vector<OpCase> all_op_cases() {
                   },
                   [](const V& i) {
                     return batch_norm_act(i[0], i[1], i[2], i[3], i[4], true, 0.1, 1e-5, NormAct::silu);
+                  }));
+  // Synchronised BatchNorm with a one-process group (identity sums); on CUDA it runs through host copies.
+  v.push_back(one("sync_batch_norm_act_silu", "sync_batch_norm_act", 1e-5,
+                  [](Context& c) {
+                    return V{leaf(c.randn({3, 5, 7, 9})), leaf(c.randn({5})), leaf(c.randn({5})), c.randn({5}),
+                             c.rand({5}, 0.5, 2.0)};
+                  },
+                  [](const V& i) {
+                    return nn::sync_batch_norm_act(i[0], i[1], i[2], i[3], i[4], 0.1, 1e-5, NormAct::silu,
+                                                   [](double*, int64_t) {});
                   }));
   v.push_back(one("batch_norm_act_relu_eval", "batch_norm_act", 1e-5,
                   [](Context& c) {

@@ -1,0 +1,38 @@
+#include "dist/communicator.h"
+
+#include <cstdlib>
+
+#include "tensor/error.h"
+
+namespace cq::dist {
+
+#ifndef CQ_MPI
+bool built_with_mpi() { return false; }
+#endif
+
+void SingleProcess::abort(int code) { std::exit(code); }
+
+bool launched_multi_rank() {
+  for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS"}) {
+    const char* v = std::getenv(var);
+    if (v && std::atoi(v) > 1) return true;
+  }
+  return false;
+}
+
+#ifdef CQ_MPI
+std::unique_ptr<Communicator> make_mpi_communicator();  // dist/mpi_communicator.cpp
+#endif
+
+std::unique_ptr<Communicator> make_communicator() {
+  if (!launched_multi_rank()) return std::make_unique<SingleProcess>();
+#ifdef CQ_MPI
+  return make_mpi_communicator();
+#else
+  throw Error(
+      "this process was started by an MPI launcher with more than one rank, but cqseg was built without MPI "
+      "(install libopenmpi-dev and rebuild with -DCQ_MPI=ON); refusing to run N independent copies of the job");
+#endif
+}
+
+}  // namespace cq::dist

@@ -1,0 +1,84 @@
+// dist/ without MPI: the single-process communicator, the shard split, the gradient reducer's weighting, the loader's
+// shards, and distributed GRIS (partial + combine) equal to the single-process GRIS bit for bit.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+
+#include "dist/communicator.h"
+#include "dist/data_parallel.h"
+#include "refselect/gris.h"
+#include "tensor/context.h"
+#include "tests/support/test_util.h"
+
+using namespace cq;
+
+TEST(Dist, SingleProcessIsIdentity) {
+  dist::SingleProcess c;
+  EXPECT_EQ(c.rank(), 0);
+  EXPECT_EQ(c.size(), 1);
+  float f[3] = {1.5f, -2.f, 3.f};
+  c.sum_floats(f, 3);
+  EXPECT_EQ(f[1], -2.f);
+  EXPECT_EQ(c.all_gather("abc"), std::vector<std::string>{"abc"});
+  c.barrier();
+}
+
+TEST(Dist, ShardRangeCoversInOrder) {
+  for (int64_t n : {0, 1, 2, 3, 7, 16})
+    for (int size : {1, 2, 3, 5}) {
+      int64_t next = 0, lo = n, hi = 0;
+      for (int r = 0; r < size; ++r) {
+        const dist::Range p = dist::shard_range(n, r, size);
+        EXPECT_EQ(p.lo, next);
+        next = p.hi;
+        lo = std::min(lo, p.hi - p.lo), hi = std::max(hi, p.hi - p.lo);
+      }
+      EXPECT_EQ(next, n);
+      EXPECT_LE(hi - lo, 1) << n << " over " << size;
+    }
+}
+
+TEST(Dist, ReducerScalesByShareAndKeepsUntouchedParams) {
+  Context ctx({1, 0});
+  Tensor a = Tensor::empty(ctx.runtime_ptr(), {3}, DType::f32, Device::cpu()).fill_(0).set_requires_grad();
+  Tensor b = Tensor::empty(ctx.runtime_ptr(), {2}, DType::f32, Device::cpu()).fill_(0).set_requires_grad();
+  a.set_grad(a.new_full({3}, 2.0));
+  dist::GradientReducer red({a, b}, 1024);
+  EXPECT_EQ(red.gradient_bytes(), 20);
+  dist::SingleProcess c;
+  red.reduce(c, 0.25);
+  EXPECT_EQ(a.grad().to_vector<float>(), (std::vector<float>{0.5f, 0.5f, 0.5f}));
+  EXPECT_FALSE(b.grad().defined());  // no rank touched it: the optimiser must still skip it
+}
+
+TEST(Dist, GrisPartsCombineBitIdentically) {
+  std::mt19937 gen(7);
+  std::uniform_real_distribution<float> u(0.f, 1.f);
+  const int64_t N = 75, D = 24;
+  std::vector<float> X(size_t(N * D));
+  for (float& x : X) x = u(gen);
+  for (int64_t block : {16, 32, 1024}) {
+    dcin::GrisOptions o;
+    o.block = block;
+    o.threads = 2;
+    const dcin::GrisResult ref = dcin::gris_select(X.data(), N, D, o);
+    for (int parts : {2, 3, 7}) {
+      std::vector<std::vector<double>> p;
+      for (int k = 0; k < parts; ++k) {
+        dcin::GrisOptions ok = o;
+        ok.threads = 1 + k % 2;  // thread count must not matter either
+        p.push_back(dcin::gris_partial(X.data(), N, D, ok, k, parts));
+      }
+      const dcin::GrisResult r = dcin::gris_combine(p, N, o);
+      EXPECT_EQ(r.index, ref.index);
+      ASSERT_EQ(r.mean_dist.size(), ref.mean_dist.size());
+      EXPECT_EQ(std::memcmp(r.mean_dist.data(), ref.mean_dist.data(), sizeof(double) * size_t(N)), 0)
+          << "block " << block << " parts " << parts;
+    }
+  }
+  dcin::GrisOptions o;
+  o.block = 16;
+  std::vector<std::vector<double>> bad = {dcin::gris_partial(X.data(), N, D, o, 0, 2), {}};
+  cq::testing::expect_error([&] { dcin::gris_combine(bad, N, o); }, {"too few"});
+}
