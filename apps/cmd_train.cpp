@@ -44,6 +44,7 @@ const char* kHelpTail =
     "  --max-steps N          at most N training steps per epoch (quick runs; 0 = all)\n"
     "  --max-val-batches N    at most N validation batches (0 = all)\n"
     "  --quiet                no progress output\n"
+    "  --check-numerics       stop at the first NaN/inf in inputs, gradients or weights, naming the tensor\n"
     "  --resume RUN_DIR       continue RUN_DIR from last.safetensors with its stored config\n"
     "  --out RUN_DIR          run directory: best/last.safetensors, log.jsonl, loss_curve.svg, manifest.json\n"
     "  -h, --help             this text\n";
@@ -71,7 +72,7 @@ int cmd_train(int argc, char** argv) {
   static const std::set<std::string> kValued = with({
       "data", "train-domain", "train-split", "val-split", "mode", "epochs", "batch", "lr", "size", "lambdas", "seed",
       "threads", "classes", "workers", "init-weights", "resume", "out", "max-steps", "max-val-batches"}, kDeviceValued);
-  static const std::set<std::string> kFlags = with({"skip-bad", "quiet", "help"}, kDeviceFlags);
+  static const std::set<std::string> kFlags = with({"skip-bad", "quiet", "help", "check-numerics"}, kDeviceFlags);
   std::map<std::string, std::string> opts;
   try {
     opts = parse_args(argc, argv, 1, kValued, kFlags, /*allow_positional=*/false, "train").opts;
@@ -87,7 +88,8 @@ int cmd_train(int argc, char** argv) {
     if (resuming) {
       // Only what may differ from the stored run; anything else given would silently not apply, so refuse it.
       static const std::set<std::string> kResumable = {"resume", "epochs", "threads", "workers", "data", "out",
-                                                       "quiet", "device", "precision", "fast-nondeterministic"};
+                                                       "quiet", "device", "precision", "fast-nondeterministic",
+                                                       "check-numerics"};
       for (const auto& kv : opts)
         if (!kResumable.count(kv.first))
           throw UsageError{"--" + kv.first + " cannot be changed on --resume (the run keeps its stored config)"};
@@ -138,9 +140,11 @@ int cmd_train(int argc, char** argv) {
 
     pipeline::TrainHooks hooks;
     if (opts.count("quiet")) hooks.progress = nullptr;
+    hooks.check_numerics = opts.count("check-numerics") != 0;
     const pipeline::TrainResult r = resuming ? pipeline::resume(cfg, hooks) : pipeline::train(cfg, hooks);
     std::printf("trained %s: %zu epochs, best epoch %lld (val loss %.4f), checkpoints in %s\n", cfg.mode.c_str(),
                 r.log.size(), (long long)r.best_epoch, r.best_val_loss, cfg.out.c_str());
+    std::printf("peak memory (VmHWM): %.1f MiB\n", double(pipeline::peak_rss_bytes()) / (1 << 20));
     return 0;
   } catch (const UsageError& e) {
     std::fprintf(stderr, "cqseg train: %s\n", e.msg.c_str());

@@ -15,6 +15,7 @@
 #include "pipeline/init_weights.h"
 #include "pipeline/manifest.h"
 #include "pipeline/metrics.h"
+#include "pipeline/numerics.h"
 #include "pipeline/progress.h"
 #include "tensor/context.h"
 
@@ -112,6 +113,14 @@ struct Session {
                            "); training stopped; " + kept + "; try a lower --lr");
   }
 
+  // --check-numerics (TrainHooks::check_numerics): stops naming the first non-finite tensor of `what`.
+  void check_finite(const nn::NamedTensors& ts, const std::string& what, int64_t epoch, int64_t step) const {
+    const std::string bad = describe_nonfinite(ts, what);
+    if (!bad.empty())
+      diverged(bad + " at epoch " + std::to_string(epoch + 1) + " step " + std::to_string(step + 1) +
+               " (--check-numerics)");
+  }
+
   EpochRecord train_epoch(int64_t epoch) {
     EpochRecord r;
     r.epoch = int(epoch + 1);
@@ -128,6 +137,8 @@ struct Session {
     for (int64_t step = 0; step < n; ++step) {
       CQ_CHECK(train_loader->next(&b), "train: loader ended early at step ", step, " of epoch ", epoch + 1);
       adam->zero_grad();
+      if (hooks.check_numerics)
+        check_finite({{"images", b.images}, {"images2", b.images2}}, "input batch", epoch, step);
       const Tensor y = b.masks.to(ctx->device());
       Tensor loss;
       if (cqg) {
@@ -145,9 +156,17 @@ struct Session {
       const double lv = loss.item();
       if (!std::isfinite(lv))
         diverged("training loss is " + std::string(std::isnan(lv) ? "NaN" : "infinite") + " at epoch " +
-                 std::to_string(epoch + 1) + " step " + std::to_string(step + 1));
+                 std::to_string(epoch + 1) + " step " + std::to_string(step + 1) +
+                 (hooks.check_numerics ? " (inputs and weights were finite: the forward pass or loss produced it)"
+                                       : ""));
       loss.backward();
+      if (hooks.check_numerics) {
+        nn::NamedTensors grads;
+        for (const auto& kv : model->named_parameters()) grads.emplace_back(kv.first, kv.second.grad());
+        check_finite(grads, "gradient of parameter", epoch, step);
+      }
       adam->step();
+      if (hooks.check_numerics) check_finite(model->named_parameters(), "parameter (after the Adam step)", epoch, step);
       sum += lv;
       st.global_step++;
       bar.update(step + 1, lv);
@@ -193,6 +212,10 @@ struct Session {
   }
 
   void save(const std::string& path) const {
+    // Always, whatever --check-numerics: a checkpoint holding a NaN would poison every resume and evaluation.
+    std::string bad = describe_nonfinite(model->state_dict(), "model tensor");
+    if (bad.empty()) bad = describe_nonfinite(adam->state_dict(), "optimizer state");
+    if (!bad.empty()) diverged(bad + " before writing " + path + " (checkpoint not written)");
     save_checkpoint(path, *model, *adam, ctx->rng(), st, {{"model", cfg.model}, {"mode", cfg.mode}});
   }
 
@@ -204,6 +227,10 @@ struct Session {
   }
 
   TrainResult run() {
+    if (hooks.check_numerics) {  // weights as initialised, loaded or resumed
+      const std::string bad = describe_nonfinite(model->named_parameters(), "parameter (before training)");
+      if (!bad.empty()) diverged(bad + " (--check-numerics)");
+    }
     for (int64_t epoch = st.epoch; epoch < cfg.epochs; ++epoch) {
       EpochRecord r = train_epoch(epoch);
       const double train_s = r.seconds;
@@ -216,10 +243,13 @@ struct Session {
       r.best = st.best_epoch == 0 || r.val_loss < st.best_val_loss;
       if (r.best) st.best_epoch = st.epoch, st.best_val_loss = r.val_loss;
       st.config_json = json::dump(cfg.to_json());
-      save(ckpt("last.safetensors"));
+      // last.safetensors is written last: it is the commit point of an epoch. A kill before it leaves last at the
+      // previous epoch, and --resume drops the log lines after that epoch and retrains it (bit-identically),
+      // rewriting best and the log consistently.
       if (r.best) save(ckpt("best.safetensors"));
       log.push_back(r);
       write_log_files();
+      save(ckpt("last.safetensors"));
       if (hooks.progress) {
         std::fprintf(hooks.progress,
                      "epoch %d/%d: train loss %.4f", r.epoch, cfg.epochs, r.train_loss);
@@ -271,6 +301,7 @@ TrainResult train(const TrainConfig& cfg, const TrainHooks& hooks) {
   make_dirs(cfg.out);
   CQ_CHECK(!file_exists(cfg.out + "/last.safetensors"), "train: ", cfg.out,
            " already holds a run (last.safetensors); use --resume ", cfg.out, " or another --out");
+  check_writable_dir(cfg.out);  // before datasets are read and the model is built
   Session s(cfg, hooks);
   if (!cfg.init_weights.empty()) load_init_weights(*s.ctx, *s.model, cfg.init_weights);
   s.make_adam();
@@ -282,6 +313,7 @@ TrainResult resume(const TrainConfig& cfg, const TrainHooks& hooks) {
   cfg.validate();
   const std::string path = cfg.out + "/last.safetensors";
   CQ_CHECK(file_exists(path), "train --resume: ", path, " not found (not a run directory, or no epoch finished)");
+  check_writable_dir(cfg.out);
   Session s(cfg, hooks);
   LoadedCheckpoint c = load_checkpoint(*s.ctx, path);
   check_same(TrainConfig::from_json(json::parse(c.state.config_json)), cfg, path);

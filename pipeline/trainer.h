@@ -36,6 +36,11 @@ struct TrainHooks {
   int progress_tty = -1;         // -1: isatty(progress)
   // Called with each training loss before backward (tests use it to inject a NaN).
   std::function<void(int64_t epoch, int64_t step, Tensor& loss)> on_loss;
+  // --check-numerics: every step checks the input batch, then every gradient after backward and every weight after
+  // the optimizer step, for NaN/inf, and stops (TrainingDiverged) naming the tensor, epoch and step where one first
+  // appears. Without it only the loss is checked per step. Weights and optimizer state are always checked before a
+  // checkpoint is written, so a checkpoint never holds a NaN.
+  bool check_numerics = false;
 };
 
 struct TrainResult {
