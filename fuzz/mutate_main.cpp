@@ -51,12 +51,14 @@ void save(const Bytes& b, const std::string& path) {
   }
 }
 
+#ifdef CQ_HAVE_SANITIZER
 void on_death() {
   if (g_current.input) {
     save(*g_current.input, g_current.path);
     std::fprintf(stderr, "cq_fuzz: input saved to %s\n", g_current.path.c_str());
   }
 }
+#endif
 
 class Mutator {
  public:

@@ -134,3 +134,30 @@ TEST(ImageLimits, PngMaskInflatingPastItsSizeIsRefused) {
   cq::testing::write_bytes(ok, cq::testing::make_png(8, 8, 8, 0, std::vector<uint16_t>(64, 1)));
   EXPECT_EQ(data::read_mask(ok).h, 8);
 }
+
+// Regression (fuzz target image, found by UBSan): a JPEG Huffman table whose 16 code counts sum past 256 made
+// stb_image write past its tables; it is refused before stb sees it, by read_image, read_mask and probe_image alike.
+TEST(ImageLimits, JpegHuffmanTableWithTooManyCodesIsRefused) {
+  cq::testing::TempDir d;
+  data::Image rgb(8, 8, 3, 90);
+  std::vector<uint8_t> jpg;
+  stbi_write_jpg_to_func(sink, &jpg, rgb.w, rgb.h, 3, rgb.px.data(), 90);
+  bool patched = false;
+  for (size_t i = 2; i + 21 < jpg.size() && !patched; ++i)
+    if (jpg[i] == 0xFF && jpg[i + 1] == 0xC4) {
+      jpg[i + 5 + 14] = 200;  // counts of 15- and 16-bit codes: 400 codes in one table
+      jpg[i + 5 + 15] = 200;
+      patched = true;
+    }
+  ASSERT_TRUE(patched);
+  const std::string p = d / "bad_dht.jpg";
+  cq::testing::write_bytes(p, jpg);
+  for (int mode = 0; mode < 3; ++mode) {
+    const std::string msg = error_of([&] {
+      if (mode == 0) data::read_image(p);
+      else if (mode == 1) data::read_mask(p);
+      else data::probe_image(p);
+    });
+    EXPECT_TRUE(contains(msg, "corrupt JPEG (Huffman table declares")) << mode << ": " << msg;
+  }
+}
