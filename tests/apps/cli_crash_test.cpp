@@ -1,6 +1,6 @@
-// Crash safety of `cqseg train` through the built binary: kill -9 at random moments (many of them during a
-// checkpoint write, which dominates an epoch of this tiny run) never leaves an unreadable last.safetensors, and
-// --resume then finishes the run with every epoch logged once. CQ_CRASH_KILLS sets the number of kills (default 6).
+// Crash safety of `cqseg train` through the built binary: kill -9 at random moments and, every other time, while a
+// checkpoint is being written (as soon as its temp file appears, plus a random delay) never leaves an unreadable
+// last.safetensors, and --resume then finishes the run with every epoch logged once. CQ_CRASH_KILLS sets the number of kills (default 6).
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -60,8 +60,20 @@ TEST(CliCrash, KillDuringCheckpointWriteThenResume) {
   Rng rng(2024);
   int mid_write = 0;
   for (int k = 0; k < kills; ++k) {
+    // A temp file left by the previous kill is removed (the next write would overwrite it) so that its presence
+    // after this kill means this kill landed inside a write.
+    std::filesystem::remove(run + "/last.safetensors.tmp");
     const pid_t p = spawn_cqseg({"train", "--resume", run, "--epochs", "1000", "--quiet"});
-    std::this_thread::sleep_for(std::chrono::milliseconds(300 + rng.below(2500)));
+    if (k % 2 == 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(300 + rng.below(2500)));  // any moment
+    } else {
+      // Inside a checkpoint write: the temp file exists only while one is being written.
+      const auto t0 = std::chrono::steady_clock::now();
+      while (!std::filesystem::exists(run + "/last.safetensors.tmp") &&
+             std::chrono::steady_clock::now() - t0 < std::chrono::seconds(120))
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+      std::this_thread::sleep_for(std::chrono::microseconds(rng.below(3000)));
+    }
     ::kill(p, SIGKILL);
     int st = 0;
     ::waitpid(p, &st, 0);
