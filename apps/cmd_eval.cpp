@@ -6,6 +6,7 @@
 #include "apps/cli_args.h"
 #include "apps/commands.h"
 #include "pipeline/evaluate.h"
+#include "pipeline/run_files.h"
 
 namespace cq::apps {
 namespace {
@@ -92,6 +93,7 @@ int cmd_eval(int argc, char** argv) {
                   pipeline::domain_table(s, d, s.domains[d].has_fov, false).c_str());
     }
     std::printf("report: %s/report.md, metrics: %s/metrics.json\n", cfg.out.c_str(), cfg.out.c_str());
+    std::printf("peak memory (VmHWM): %.1f MiB\n", double(pipeline::peak_rss_bytes()) / (1 << 20));
     return 0;
   } catch (const UsageError& e) {
     std::fprintf(stderr, "cqseg eval: %s\n", e.msg.c_str());

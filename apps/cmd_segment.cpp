@@ -140,6 +140,7 @@ int cmd_segment(int argc, char** argv) {
     doc.set("images", std::move(items));
     pipeline::write_text_atomic(out + "/segment.json", json::dump(doc, 2) + "\n");
     std::printf("segmented %zu image(s) into %s\n", a.positional.size(), out.c_str());
+    std::printf("peak memory (VmHWM): %.1f MiB\n", double(pipeline::peak_rss_bytes()) / (1 << 20));
     return 0;
   } catch (const UsageError& e) {
     std::fprintf(stderr, "cqseg segment: %s\n", e.msg.c_str());

@@ -54,6 +54,7 @@ const char* kHelpTail =
     "Data parallel: mpirun -np N cqseg train ... splits each global batch of --batch over N ranks and sums\n"
     "their gradients (docs/DISTRIBUTED.md); rank 0 writes the run directory and the progress.\n"
     "  --quiet                no progress output\n"
+    "  --check-numerics       stop at the first NaN/inf in inputs, gradients or weights, naming the tensor\n"
     "  --resume RUN_DIR       continue RUN_DIR from last.safetensors with its stored config\n"
     "  --out RUN_DIR          run directory: best/last.safetensors, log.jsonl, loss_curve.svg, manifest.json\n"
     "  -h, --help             this text\n";
@@ -80,8 +81,10 @@ void as_usage(F&& f) {
 int cmd_train(int argc, char** argv) {
   static const std::set<std::string> kValued = with({
       "data", "train-domain", "train-split", "val-split", "mode", "epochs", "batch", "lr", "size", "lambdas", "seed",
-      "threads", "classes", "workers", "init-weights", "resume", "out", "max-steps", "max-val-batches", "bn", "drop-connect"}, kDeviceValued);
-  static const std::set<std::string> kFlags = with({"skip-bad", "quiet", "help", "sync-bn"}, kDeviceFlags);
+      "threads", "classes", "workers", "init-weights", "resume", "out", "max-steps", "max-val-batches", "bn",
+      "drop-connect"}, kDeviceValued);
+  static const std::set<std::string> kFlags = with({"skip-bad", "quiet", "help", "sync-bn", "check-numerics"},
+                                                   kDeviceFlags);
   std::map<std::string, std::string> opts;
   try {
     opts = parse_args(argc, argv, 1, kValued, kFlags, /*allow_positional=*/false, "train").opts;
@@ -97,7 +100,8 @@ int cmd_train(int argc, char** argv) {
     if (resuming) {
       // Only what may differ from the stored run; anything else given would silently not apply, so refuse it.
       static const std::set<std::string> kResumable = {"resume", "epochs", "threads", "workers", "data", "out",
-                                                       "quiet", "device", "precision", "fast-nondeterministic"};
+                                                       "quiet", "device", "precision", "fast-nondeterministic",
+                                                       "check-numerics"};
       for (const auto& kv : opts)
         if (!kResumable.count(kv.first))
           throw UsageError{"--" + kv.first + " cannot be changed on --resume (the run keeps its stored config)"};
@@ -158,6 +162,7 @@ int cmd_train(int argc, char** argv) {
     if (opts.count("quiet")) hooks.progress = nullptr;
     // Under mpirun: the MPI group; otherwise a single process. A rank that fails ends the whole job (the others
     // would wait for it forever), after printing its error with its rank.
+    hooks.check_numerics = opts.count("check-numerics") != 0;
     const std::unique_ptr<dist::Communicator> comm = dist::make_communicator();
     hooks.comm = comm.get();
     if (comm->rank() != 0) hooks.progress = nullptr;
@@ -173,6 +178,7 @@ int cmd_train(int argc, char** argv) {
     if (comm->rank() != 0) return 0;
     std::printf("trained %s: %zu epochs, best epoch %lld (val loss %.4f), checkpoints in %s\n", cfg.mode.c_str(),
                 r.log.size(), (long long)r.best_epoch, r.best_val_loss, cfg.out.c_str());
+    std::printf("peak memory (VmHWM): %.1f MiB\n", double(pipeline::peak_rss_bytes()) / (1 << 20));
     return 0;
   } catch (const UsageError& e) {
     std::fprintf(stderr, "cqseg train: %s\n", e.msg.c_str());

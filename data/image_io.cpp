@@ -10,9 +10,11 @@
 #define STBI_NO_TGA
 #include "data/image_io.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "data/png_raw.h"
@@ -33,6 +35,39 @@ namespace {
 bool is_jpeg(const std::vector<uint8_t>& b) { return b.size() >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF; }
 bool is_bmp(const std::vector<uint8_t>& b) { return b.size() >= 14 && b[0] == 'B' && b[1] == 'M'; }
 
+// stb_image 2.27 (Debian's) trusts a JPEG Huffman table's 16 code counts: counts summing past 256 make
+// stbi__build_huffman and the DHT reader write past the table's 257/256-entry arrays, inside the decoder's heap
+// object (UBSan bounds report; ASan cannot see an overflow that stays inside one allocation). Found by fuzzing
+// (fuzz/, target image). So the marker segments are walked here first and such a table is refused.
+void check_jpeg_tables(const std::vector<uint8_t>& b, const std::string& path) {
+  size_t i = 2;
+  while (i + 4 <= b.size()) {
+    if (b[i] != 0xFF) {  // entropy-coded data: skip to the next marker (FF 00 is a stuffed byte, FF D0-D7 restarts)
+      ++i;
+      continue;
+    }
+    const uint8_t m = b[i + 1];
+    if (m == 0x00 || m == 0xFF || (m >= 0xD0 && m <= 0xD7) || m == 0x01) {
+      i += m == 0xFF ? 1 : 2;
+      continue;
+    }
+    if (m == 0xD9) return;  // end of image
+    const size_t len = size_t(b[i + 2]) << 8 | b[i + 3];
+    CQ_CHECK(len >= 2, path, ": corrupt JPEG (marker segment of length ", len, ")");
+    const size_t end = std::min(b.size(), i + 2 + len);
+    if (m == 0xC4) {
+      for (size_t p = i + 4; p < end;) {  // one or more tables: class/id byte, 16 counts, the symbols
+        CQ_CHECK(p + 17 <= end, path, ": corrupt JPEG (truncated Huffman table)");
+        size_t n = 0;
+        for (int k = 1; k <= 16; ++k) n += b[p + size_t(k)];
+        CQ_CHECK(n <= 256, path, ": corrupt JPEG (Huffman table declares ", n, " codes, at most 256)");
+        p += 17 + n;
+      }
+    }
+    i += 2 + len;
+  }
+}
+
 // stb decodes a BMP missing its last rows without complaint (the rest is zeros): a silently corrupt training image.
 // A JPEG cut short usually fails in stb ("expected marker"), but stb pads missing entropy data in some cases, so an
 // explicit end-of-image check makes it certain. These checks run before decoding.
@@ -48,6 +83,7 @@ void check_complete(const std::vector<uint8_t>& b, const std::string& path) {
     }
     CQ_CHECK(last_sos != 0, path, ": corrupt JPEG (no start-of-scan marker)");
     CQ_CHECK(last_eoi > last_sos, path, ": JPEG is truncated (no end-of-image marker after the last scan)");
+    check_jpeg_tables(b, path);
   } else if (is_bmp(b)) {
     const uint32_t declared = uint32_t(b[2]) | uint32_t(b[3]) << 8 | uint32_t(b[4]) << 16 | uint32_t(b[5]) << 24;
     CQ_CHECK(declared == 0 || declared <= b.size(), path, ": BMP is truncated (header says ", declared,
@@ -58,6 +94,9 @@ void check_complete(const std::vector<uint8_t>& b, const std::string& path) {
 uint8_t* stb_decode(const std::vector<uint8_t>& b, const std::string& path, int req, int* w, int* h, int* n) {
   CQ_CHECK(!b.empty(), path, ": file is empty");
   check_complete(b, path);
+  // The declared size, checked before stb allocates for it (a header that stb cannot read fails in the decode).
+  int iw = 0, ih = 0, ic = 0;
+  if (stbi_info_from_memory(b.data(), int(b.size()), &iw, &ih, &ic)) check_image_size(iw, ih, path);
   uint8_t* p = stbi_load_from_memory(b.data(), int(b.size()), w, h, n, req);
   CQ_CHECK(p != nullptr, path, ": cannot decode image (stb_image: ", stbi_failure_reason(), ")");
   return p;
@@ -103,6 +142,24 @@ Tensor u8_planes(const std::shared_ptr<Runtime>& rt, const std::vector<Image>& v
 
 }  // namespace
 
+int64_t max_image_pixels() {
+  // Read per call (cheap next to a decode) so a process-wide override needs no global state in the library.
+  if (const char* e = std::getenv("CQ_MAX_IMAGE_PIXELS")) {
+    char* end = nullptr;
+    const long long v = std::strtoll(e, &end, 10);
+    CQ_CHECK(*e != '\0' && *end == '\0' && v > 0, "CQ_MAX_IMAGE_PIXELS must be a positive integer, got '", e, "'");
+    return int64_t(v);
+  }
+  return kDefaultMaxImagePixels;
+}
+
+void check_image_size(int64_t w, int64_t h, const std::string& path) {
+  CQ_CHECK(w > 0 && h > 0, path, ": image header declares an empty size ", w, "x", h);
+  const int64_t limit = max_image_pixels();
+  CQ_CHECK(w <= limit / h, path, ": image header declares ", w, "x", h, " = ", w * h, " pixels, above the limit of ",
+           limit, " (set CQ_MAX_IMAGE_PIXELS to raise it)");
+}
+
 std::vector<uint8_t> read_file_bytes(const std::string& path) {
   FILE* f = std::fopen(path.c_str(), "rb");
   CQ_CHECK(f != nullptr, path, ": cannot open (", std::strerror(errno), ")");
@@ -119,6 +176,7 @@ std::vector<uint8_t> read_file_bytes(const std::string& path) {
 ImageInfo probe_image(const std::string& path) {
   std::vector<uint8_t> b = read_file_bytes(path);
   CQ_CHECK(!b.empty(), path, ": file is empty");
+  if (is_jpeg(b)) check_jpeg_tables(b, path);  // stbi_info parses the tables too
   ImageInfo info;
   CQ_CHECK(stbi_info_from_memory(b.data(), int(b.size()), &info.w, &info.h, &info.channels), path,
            ": not a readable image (stb_image: ", stbi_failure_reason(), ")");
@@ -170,11 +228,23 @@ std::vector<uint8_t> encode_png(const Image& img) {
 
 void write_png(const std::string& path, const Image& img) {
   std::vector<uint8_t> bytes = encode_png(img);
-  FILE* f = std::fopen(path.c_str(), "wb");
+  // Written to path.tmp and renamed: a full disk or a crash never leaves a half PNG under the final name.
+  const std::string tmp = path + ".tmp";
+  FILE* f = std::fopen(tmp.c_str(), "wb");
   CQ_CHECK(f != nullptr, path, ": cannot open for writing (", std::strerror(errno), ")");
   const size_t n = std::fwrite(bytes.data(), 1, bytes.size(), f);
+  const bool flushed = std::fflush(f) == 0;
+  const int err = errno;
   const bool closed = std::fclose(f) == 0;
-  CQ_CHECK(n == bytes.size() && closed, path, ": write failed (", std::strerror(errno), ")");
+  if (n != bytes.size() || !flushed || !closed) {
+    std::remove(tmp.c_str());
+    fail(path, ": write failed (", std::strerror(err ? err : errno), "; disk full?)");
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int e = errno;
+    std::remove(tmp.c_str());
+    fail(path, ": cannot rename ", tmp, " over it (", std::strerror(e), ")");
+  }
 }
 
 void normalize_to_chw(const Image& img, float* dst) {

@@ -37,6 +37,16 @@ struct Image {
   uint8_t at(int y, int x, int ch = 0) const { return px[(static_cast<size_t>(y) * w + x) * c + ch]; }
 };
 
+// Decoded-size limit: a header may declare any size (50000x50000 in a 100-byte file), and decoders allocate for the
+// declared size before they find the data missing. Every decode first reads the header and refuses more than
+// max_image_pixels() pixels with a cq::Error naming the file, so a hostile header costs nothing. Default 2^27 pixels
+// (e.g. 11585x11585; about 0.5 GiB as RGBA, the largest buffer stb makes); the environment variable
+// CQ_MAX_IMAGE_PIXELS (a positive integer) overrides it for a process.
+constexpr int64_t kDefaultMaxImagePixels = int64_t(1) << 27;
+int64_t max_image_pixels();
+// Throws naming `path` when w x h exceeds max_image_pixels() (or either side is not positive).
+void check_image_size(int64_t w, int64_t h, const std::string& path);
+
 // Header facts read without decoding the pixels (stbi_info): colour channels as stored (1 grey, 2 grey+alpha,
 // 3 RGB, 4 RGBA; palette PNG and GIF report 3 or 4).
 struct ImageInfo {

@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "data/image_io.h"
 #include "stb_image.h"
 #include "tensor/error.h"
 
@@ -80,6 +81,7 @@ std::vector<uint16_t> decode_png_raw(const std::vector<uint8_t>& b, const std::s
   CQ_CHECK(H.w > 0 && H.h > 0 && H.w <= (1 << 24) && H.h <= (1 << 24) && int64_t(H.w) * H.h <= (int64_t(1) << 31),
            path, ": PNG size ", H.w, "x", H.h, " is empty or too large");
   CQ_CHECK(H.interlace == 0 || H.interlace == 1, path, ": corrupt PNG (interlace method ", H.interlace, ")");
+  check_image_size(H.w, H.h, path);  // before the output buffer below is sized from the header
 
   // Walk the chunks, gathering IDAT; a file that ends before IEND is truncated.
   std::vector<uint8_t> z;
@@ -103,19 +105,30 @@ std::vector<uint16_t> decode_png_raw(const std::vector<uint8_t>& b, const std::s
   CQ_CHECK(!z.empty(), path, ": corrupt PNG (no IDAT data)");
   CQ_CHECK(H.color_type != 3 || saw_plte, path, ": corrupt PNG (palette image without PLTE chunk)");
 
-  int out_len = 0;
-  char* raw = stbi_zlib_decode_malloc(reinterpret_cast<const char*>(z.data()), int(z.size()), &out_len);
-  CQ_CHECK(raw != nullptr, path, ": corrupt PNG image data (zlib: ", stbi_failure_reason(), ")");
-  std::vector<uint8_t> inflated(raw, raw + out_len);
-  stbi_image_free(raw);
-
-  std::vector<uint16_t> out(size_t(H.w) * H.h);
-  size_t ipos = 0;
   // Adam7 passes (x0, y0, dx, dy); a non-interlaced image is one pass covering every pixel.
   static const int kAdam7[7][4] = {{0, 0, 8, 8}, {4, 0, 8, 8}, {0, 4, 4, 8}, {2, 0, 4, 4},
                                    {0, 2, 2, 4}, {1, 0, 2, 2}, {0, 1, 1, 2}};
   static const int kWhole[1][4] = {{0, 0, 1, 1}};
   const int npass = H.interlace ? 7 : 1;
+  // Inflate into a buffer of exactly the size the header implies (+1 byte, so that extra data is noticed): a
+  // zlib stream that expands further (a "zip bomb") cannot make us allocate more than the image needs.
+  size_t expected = 0;
+  for (int p = 0; p < npass; ++p) {
+    const int* P = H.interlace ? kAdam7[p] : kWhole[0];
+    const int pw = (H.w - P[0] + P[2] - 1) / P[2], ph = (H.h - P[1] + P[3] - 1) / P[3];
+    if (pw > 0 && ph > 0) expected += size_t(ph) * (1 + (size_t(pw) * H.depth + 7) / 8);
+  }
+  CQ_CHECK(z.size() < size_t(1) << 31 && expected < size_t(1) << 31, path, ": PNG is too large to decode");
+  std::vector<uint8_t> inflated(expected + 1);
+  const int out_len = stbi_zlib_decode_buffer(reinterpret_cast<char*>(inflated.data()), int(inflated.size()),
+                                              reinterpret_cast<const char*>(z.data()), int(z.size()));
+  // -1: a corrupt stream, or more data than the header's size holds (no encoder writes that; stop rather than guess).
+  CQ_CHECK(out_len >= 0, path, ": corrupt PNG image data (zlib: ", stbi_failure_reason(),
+           "; the header declares ", H.w, "x", H.h, ")");
+  inflated.resize(size_t(out_len));
+
+  std::vector<uint16_t> out(size_t(H.w) * H.h);
+  size_t ipos = 0;
   for (int p = 0; p < npass; ++p) {
     const int* P = H.interlace ? kAdam7[p] : kWhole[0];
     const int pw = (H.w - P[0] + P[2] - 1) / P[2], ph = (H.h - P[1] + P[3] - 1) / P[3];

@@ -1,11 +1,13 @@
 #include "pipeline/run_files.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <limits>
@@ -84,11 +86,34 @@ void make_dirs(const std::string& dir) {
   CQ_CHECK(::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode), "'", dir, "' is not a directory");
 }
 
+void check_writable_dir(const std::string& dir) {
+  const std::string probe = dir + "/.cqseg_write_probe";
+  std::FILE* f = std::fopen(probe.c_str(), "wb");
+  if (!f) fail("output folder '", dir, "' is not writable: ", std::strerror(errno));
+  // A few KiB, flushed to the device: a full disk fails here, not after the first epoch.
+  const std::string block(4096, '\n');
+  bool ok = std::fwrite(block.data(), 1, block.size(), f) == block.size() && std::fflush(f) == 0;
+  const int e = ok ? 0 : errno;
+  ok = (std::fclose(f) == 0) && ok;
+  std::remove(probe.c_str());
+  if (!ok) fail("output folder '", dir, "' cannot be written to: ", std::strerror(e ? e : errno), " (disk full?)");
+}
+
+int64_t peak_rss_bytes() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmHWM:", 0) == 0) return int64_t(std::strtoll(line.c_str() + 6, nullptr, 10)) * 1024;
+  return 0;
+}
+
 void write_text_atomic(const std::string& path, const std::string& text) {
   const std::string tmp = path + ".tmp";
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   if (!f) fail("cannot write '", tmp, "': ", std::strerror(errno));
-  const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  // Flushed to the device before the rename, so after a crash the name holds the old or the new text, whole.
+  const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size() && std::fflush(f) == 0 &&
+                  ::fsync(::fileno(f)) == 0;
   const bool closed = std::fclose(f) == 0;
   if (!ok || !closed) {
     std::remove(tmp.c_str());

@@ -28,6 +28,11 @@ std::string read_text(const std::string& path);
 bool file_exists(const std::string& path);
 // mkdir -p; throws naming the directory.
 void make_dirs(const std::string& dir);
+// Creates and removes a probe file in dir: an unwritable output folder (read-only mount, permissions, full disk)
+// is reported before work starts, not when the first result is written. Throws naming the folder and the reason.
+void check_writable_dir(const std::string& dir);
+// Peak resident memory of this process so far (VmHWM of /proc/self/status), in bytes; 0 where unavailable.
+int64_t peak_rss_bytes();
 
 // log.jsonl text for the records (one compact object per line).
 std::string log_jsonl(const std::vector<EpochRecord>& records);

@@ -18,6 +18,7 @@
 #include "pipeline/init_weights.h"
 #include "pipeline/manifest.h"
 #include "pipeline/metrics.h"
+#include "pipeline/numerics.h"
 #include "pipeline/progress.h"
 #include "tensor/context.h"
 
@@ -166,6 +167,14 @@ struct Session {
                            "); training stopped; " + kept + "; try a lower --lr");
   }
 
+  // --check-numerics (TrainHooks::check_numerics): stops naming the first non-finite tensor of `what`.
+  void check_finite(const nn::NamedTensors& ts, const std::string& what, int64_t epoch, int64_t step) const {
+    const std::string bad = describe_nonfinite(ts, what);
+    if (!bad.empty())
+      diverged(bad + " at epoch " + std::to_string(epoch + 1) + " step " + std::to_string(step + 1) +
+               " (--check-numerics)");
+  }
+
   EpochRecord train_epoch(int64_t epoch) {
     EpochRecord r;
     r.epoch = int(epoch + 1);
@@ -189,6 +198,8 @@ struct Session {
         step_end(epoch, step, Tensor(), share, 0, 0, 0, 0, cqg, sum, s1, s2, s3, bar);
         continue;
       }
+      if (hooks.check_numerics)
+        check_finite({{"images", b.images}, {"images2", b.images2}}, "input batch", epoch, step);
       const Tensor y = b.masks.to(ctx->device());
       Tensor loss;
       double d1 = 0, d2 = 0, d3 = 0;
@@ -228,7 +239,9 @@ struct Session {
     }
     if (!std::isfinite(lv))
       diverged("training loss is " + std::string(std::isnan(lv) ? "NaN" : "infinite") + " at epoch " +
-               std::to_string(epoch + 1) + " step " + std::to_string(step + 1));
+               std::to_string(epoch + 1) + " step " + std::to_string(step + 1) +
+               (hooks.check_numerics ? " (inputs and weights were finite: the forward pass or loss produced it)"
+                                     : ""));
     // Synchronised BatchNorm couples the ranks inside backward, so there the share weights the loss itself (every
     // rank's BatchNorm gradient sums then combine the global loss's terms); otherwise the gradients are weighted.
     const bool sync = cfg.bn == "sync" && parallel();
@@ -238,7 +251,13 @@ struct Session {
       reducer->reduce(comm, sync ? 1.0 : share);
       sum_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     }
+    if (hooks.check_numerics) {
+      nn::NamedTensors grads;
+      for (const auto& kv : model->named_parameters()) grads.emplace_back(kv.first, kv.second.grad());
+      check_finite(grads, "gradient of parameter", epoch, step);
+    }
     adam->step();
+    if (hooks.check_numerics) check_finite(model->named_parameters(), "parameter (after the Adam step)", epoch, step);
     sum += lv;
     if (cqg) s1 += d1, s2 += d2, s3 += d3;
     st.global_step++;
@@ -286,6 +305,10 @@ struct Session {
   }
 
   void save(const std::string& path) const {
+    // Always, whatever --check-numerics: a checkpoint holding a NaN would poison every resume and evaluation.
+    std::string bad = describe_nonfinite(model->state_dict(), "model tensor");
+    if (bad.empty()) bad = describe_nonfinite(adam->state_dict(), "optimizer state");
+    if (!bad.empty()) diverged(bad + " before writing " + path + " (checkpoint not written)");
     save_checkpoint(path, *model, *adam, ctx->rng(), st, {{"model", cfg.model}, {"mode", cfg.mode}});
   }
 
@@ -297,6 +320,10 @@ struct Session {
   }
 
   TrainResult run() {
+    if (hooks.check_numerics) {  // weights as initialised, loaded or resumed
+      const std::string bad = describe_nonfinite(model->named_parameters(), "parameter (before training)");
+      if (!bad.empty()) diverged(bad + " (--check-numerics)");
+    }
     for (int64_t epoch = st.epoch; epoch < cfg.epochs; ++epoch) {
       EpochRecord r = train_epoch(epoch);
       const double train_s = r.seconds;
@@ -309,11 +336,14 @@ struct Session {
       r.best = st.best_epoch == 0 || r.val_loss < st.best_val_loss;
       if (r.best) st.best_epoch = st.epoch, st.best_val_loss = r.val_loss;
       st.config_json = json::dump(cfg.to_json());
+      // last.safetensors is written last: it is the commit point of an epoch. A kill before it leaves last at the
+      // previous epoch, and --resume drops the log lines after that epoch and retrains it (bit-identically),
+      // rewriting best and the log consistently. Under MPI only rank 0 writes.
       log.push_back(r);
       if (root()) {
-        save(ckpt("last.safetensors"));
         if (r.best) save(ckpt("best.safetensors"));
         write_log_files();
+        save(ckpt("last.safetensors"));
       }
       if (hooks.progress && root()) {
         std::fprintf(hooks.progress,
@@ -370,6 +400,7 @@ TrainResult train(const TrainConfig& cfg, const TrainHooks& hooks) {
   make_dirs(cfg.out);
   CQ_CHECK(!file_exists(cfg.out + "/last.safetensors"), "train: ", cfg.out,
            " already holds a run (last.safetensors); use --resume ", cfg.out, " or another --out");
+  check_writable_dir(cfg.out);  // before datasets are read and the model is built
   Session s(cfg, hooks);
   if (!cfg.init_weights.empty()) load_init_weights(*s.ctx, *s.model, cfg.init_weights);
   s.make_adam();
@@ -382,6 +413,7 @@ TrainResult resume(const TrainConfig& cfg, const TrainHooks& hooks) {
   cfg.validate();
   const std::string path = cfg.out + "/last.safetensors";
   CQ_CHECK(file_exists(path), "train --resume: ", path, " not found (not a run directory, or no epoch finished)");
+  check_writable_dir(cfg.out);
   Session s(cfg, hooks);
   LoadedCheckpoint c = load_checkpoint(*s.ctx, path);
   check_same(TrainConfig::from_json(json::parse(c.state.config_json)), cfg, path);

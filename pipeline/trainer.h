@@ -45,6 +45,11 @@ struct TrainHooks {
   // statistics averaged over ranks before validation; validation, checkpoints, logs and progress on rank 0 only
   // (progress should be nullptr on the other ranks). nullptr or size 1: the single-process run, unchanged.
   dist::Communicator* comm = nullptr;
+  // --check-numerics: every step checks the input batch, then every gradient after backward and every weight after
+  // the optimizer step, for NaN/inf, and stops (TrainingDiverged) naming the tensor, epoch and step where one first
+  // appears. Without it only the loss is checked per step. Weights and optimizer state are always checked before a
+  // checkpoint is written, so a checkpoint never holds a NaN.
+  bool check_numerics = false;
 };
 
 struct TrainResult {

@@ -15,3 +15,16 @@ for preset in release no_cuda; do
   cmake --build --preset "$preset" -j "$jobs"
   ctest --preset "$preset" -j "$jobs"
 done
+# The whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer (Debug, CPU only), every report fatal,
+# then the short fuzz mode (docs/RELIABILITY.md). CQ_SKIP_SANITIZE=1 skips both (a quick local run).
+if [ "${CQ_SKIP_SANITIZE:-0}" != 1 ]; then
+  echo "== build and test: preset asan (ASan + UBSan) ==" >&2
+  cmake --preset asan >/dev/null
+  cmake --build --preset asan -j "$jobs"
+  export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
+  export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:suppressions=$PWD/tools/ubsan.supp"
+  ctest --preset asan -j "$jobs" --timeout 3000
+  echo "== fuzz: ${CQ_FUZZ_RUNS:-100000} inputs per target (seeded mutation, ASan + UBSan) ==" >&2
+  mkdir -p build/asan/fuzz-crashes
+  ./build/asan/cq_fuzz all --runs "${CQ_FUZZ_RUNS:-100000}" --seed "${CQ_FUZZ_SEED:-1}" --crash-dir build/asan/fuzz-crashes
+fi

@@ -61,7 +61,9 @@ CQ_HD float exp_fast(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   const float y = p * r * r + r + 1.0f;
-  return y * float_of((bits_of(t) - bits_of(kRound) + 127) << 23);  // y * 2^n
+  // The shift in unsigned: for a NaN x the exponent is garbage (the result is NaN anyway) and a signed shift would be
+  // undefined behaviour (UBSan, under the asan preset).
+  return y * float_of(int32_t(uint32_t(bits_of(t) - bits_of(kRound) + 127) << 23));  // y * 2^n
 }
 CQ_HD double exp_fast(double x) { return ::exp(x); }
 // erf without libm calls, so loops over it vectorise (GELU): Taylor series below |x| = 0.5 (relative error < 1e-6),
