@@ -20,7 +20,9 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 // A tiny length-prefixed byte stream for the gathered records (all ranks run the same binary: native layout).
 struct Writer {
   std::string s;
-  void bytes(const void* p, size_t n) { s.append(static_cast<const char*>(p), n); }
+  void bytes(const void* p, size_t n) {
+    if (n) s.append(static_cast<const char*>(p), n);
+  }
   void str(const std::string& x) {
     const uint64_t n = x.size();
     bytes(&n, sizeof n);
@@ -38,7 +40,7 @@ struct Reader {
   size_t pos = 0;
   void bytes(void* p, size_t n) {
     CQ_CHECK(pos + n <= s.size(), "refs: a rank sent a truncated record");
-    std::memcpy(p, s.data() + pos, n);
+    if (n) std::memcpy(p, s.data() + pos, n);  // (an empty vector's data() may be null: memcpy(null, ..., 0) is UB)
     pos += n;
   }
   std::string str() {
