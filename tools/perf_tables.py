@@ -84,8 +84,13 @@ def peer_key(name):
     m = re.match(r"BM_Conv1x1/cin:(\d+)/cout:(\d+)/hw:(\d+)", name)
     if m:
         return f"conv1x1_{'fwdbwd' if bwd else 'fwd'}/{'/'.join(m.groups())}", None
+    # The peer times depthwise 3x3 stride 1 on 1x192x128x128 only: pair exactly that shape; the EfficientNet shapes
+    # of bench/conv_bench.cpp (BM_Depthwise/..., BM_DepthwiseFwdBwd/...) have no peer.
+    m = re.match(r"BM_Depthwise3x3(FwdBwd)?/192/128/3/1", name)
+    if m:
+        return "dw3x3_" + ("fwdbwd" if m.group(1) else "fwd"), 1.0
     if re.search(r"Depthwise|Dw", name):
-        return "dw3x3_" + ("fwdbwd" if bwd or "Backward" in name else "fwd"), 1.0
+        return None, None
     m = re.match(r"BM_BatchNormAct/act:(\d)/bwd:(\d)", name)
     if m:
         return f"bn_{'silu' if m.group(1) == '0' else 'relu'}_{'fwdbwd' if m.group(2) == '1' else 'fwd'}", None
@@ -124,8 +129,10 @@ def micro_table(d):
         plib = pms = pgf = None
         if key and key in p:
             plib, pms, pgf = p[key]["lib"][5:], p[key]["median_ms"], p[key].get("gflops")
-        elif short in other and other[short][1] is not None:
-            plib, pms = other[short]
+        else:  # the shared peers, matched by name prefix (BM_Gris/16000 runs as BM_Gris/16000/iterations:3)
+            for k, v in other.items():
+                if (short == k or short.startswith(k + "/")) and v[1] is not None:
+                    plib, pms = v
         ratio = pms / t if pms else None
         met = "-" if target is None or ratio is None else ("yes" if ratio >= target else "**no**")
         rows.append(f"| {short} | {f1(t, 2)} | {f1(gf)} | {roof} | {plib or '-'} | {f1(pms, 2)} | {f1(pgf)} | "
