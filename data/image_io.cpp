@@ -32,7 +32,15 @@
 namespace cq::data {
 namespace {
 
-bool is_jpeg(const std::vector<uint8_t>& b) { return b.size() >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF; }
+// Offset just past a JPEG's start-of-image marker, or 0 when b is not a JPEG. stb_image accepts any number of 0xFF
+// fill bytes before the D8 (found by libFuzzer: such a file bypassed the table check below), so this does too.
+size_t jpeg_soi_end(const std::vector<uint8_t>& b) {
+  if (b.size() < 3 || b[0] != 0xFF) return 0;
+  size_t i = 1;
+  while (i < b.size() && b[i] == 0xFF) ++i;
+  return i + 1 < b.size() && b[i] == 0xD8 ? i + 1 : 0;
+}
+bool is_jpeg(const std::vector<uint8_t>& b) { return jpeg_soi_end(b) != 0; }
 bool is_bmp(const std::vector<uint8_t>& b) { return b.size() >= 14 && b[0] == 'B' && b[1] == 'M'; }
 
 // stb_image 2.27 (Debian's) trusts a JPEG Huffman table's 16 code counts: counts summing past 256 make
@@ -40,7 +48,7 @@ bool is_bmp(const std::vector<uint8_t>& b) { return b.size() >= 14 && b[0] == 'B
 // object (UBSan bounds report; ASan cannot see an overflow that stays inside one allocation). Found by fuzzing
 // (fuzz/, target image). So the marker segments are walked here first and such a table is refused.
 void check_jpeg_tables(const std::vector<uint8_t>& b, const std::string& path) {
-  size_t i = 2;
+  size_t i = jpeg_soi_end(b);
   while (i + 4 <= b.size()) {
     if (b[i] != 0xFF) {  // entropy-coded data: skip to the next marker (FF 00 is a stuffed byte, FF D0-D7 restarts)
       ++i;
@@ -76,7 +84,7 @@ void check_complete(const std::vector<uint8_t>& b, const std::string& path) {
     // Entropy-coded data stuffs 0xFF as FF 00, so FF DA / FF D9 byte pairs are real markers: the image is complete
     // when an end-of-image marker follows its last start-of-scan.
     size_t last_sos = 0, last_eoi = 0;
-    for (size_t i = 2; i + 1 < b.size(); ++i) {
+    for (size_t i = jpeg_soi_end(b); i + 1 < b.size(); ++i) {
       if (b[i] != 0xFF) continue;
       if (b[i + 1] == 0xDA) last_sos = i;
       if (b[i + 1] == 0xD9) last_eoi = i;
@@ -97,6 +105,7 @@ uint8_t* stb_decode(const std::vector<uint8_t>& b, const std::string& path, int 
   // The declared size, checked before stb allocates for it (a header that stb cannot read fails in the decode).
   int iw = 0, ih = 0, ic = 0;
   if (stbi_info_from_memory(b.data(), int(b.size()), &iw, &ih, &ic)) check_image_size(iw, ih, path);
+  check_png_inflate_bound(b, path);  // after the size check: the bounded buffer is as large as the header says
   uint8_t* p = stbi_load_from_memory(b.data(), int(b.size()), w, h, n, req);
   CQ_CHECK(p != nullptr, path, ": cannot decode image (stb_image: ", stbi_failure_reason(), ")");
   return p;

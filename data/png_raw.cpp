@@ -144,4 +144,44 @@ std::vector<uint16_t> decode_png_raw(const std::vector<uint8_t>& b, const std::s
   return out;
 }
 
+void check_png_inflate_bound(const std::vector<uint8_t>& b, const std::string& path) {
+  PngHeader H;
+  if (!png_header(b, &H)) return;
+  static const int kChannels[7] = {1, 0, 3, 1, 2, 0, 4};  // by colour type (0 grey, 2 RGB, 3 palette, 4 GA, 6 RGBA)
+  if (H.color_type < 0 || H.color_type > 6 || kChannels[H.color_type] == 0 || H.w <= 0 || H.h <= 0 ||
+      (H.depth != 1 && H.depth != 2 && H.depth != 4 && H.depth != 8 && H.depth != 16))
+    return;  // stb refuses these itself
+  check_image_size(H.w, H.h, path);  // the buffer below is sized from the header (stbi_info may have failed on it)
+  std::vector<uint8_t> z;
+  for (size_t pos = 8; pos + 8 <= b.size();) {
+    const uint32_t len = be32(&b[pos]);
+    if (len > b.size() || pos + 12 + size_t(len) > b.size()) break;  // truncated: stb reports it
+    if (std::memcmp(&b[pos + 4], "IDAT", 4) == 0) z.insert(z.end(), &b[pos + 8], &b[pos + 8] + len);
+    if (std::memcmp(&b[pos + 4], "IEND", 4) == 0) break;
+    pos += 12 + size_t(len);
+  }
+  if (z.empty()) return;
+  const int bits = kChannels[H.color_type] * H.depth;
+  static const int kAdam7[7][4] = {{0, 0, 8, 8}, {4, 0, 8, 8}, {0, 4, 4, 8}, {2, 0, 4, 4},
+                                   {0, 2, 2, 4}, {1, 0, 2, 2}, {0, 1, 1, 2}};
+  static const int kWhole[1][4] = {{0, 0, 1, 1}};
+  size_t expected = 0;
+  for (int p = 0; p < (H.interlace ? 7 : 1); ++p) {
+    const int* P = H.interlace ? kAdam7[p] : kWhole[0];
+    const int64_t pw = (int64_t(H.w) - P[0] + P[2] - 1) / P[2], ph = (int64_t(H.h) - P[1] + P[3] - 1) / P[3];
+    if (pw > 0 && ph > 0) expected += size_t(ph) * (1 + (size_t(pw) * bits + 7) / 8);
+  }
+  CQ_CHECK(z.size() < size_t(1) << 31 && expected < size_t(1) << 31, path, ": PNG is too large to decode");
+  std::vector<uint8_t> inflated(expected + 1);
+  const int out_len = stbi_zlib_decode_buffer(reinterpret_cast<char*>(inflated.data()), int(inflated.size()),
+                                              reinterpret_cast<const char*>(z.data()), int(z.size()));
+  // stb reports a stream that outgrows the buffer as "output buffer limit": the data holds more than the header's size.
+  const bool too_much = out_len < 0 ? std::strcmp(stbi_failure_reason(), "output buffer limit") == 0
+                                    : size_t(out_len) > expected;
+  CQ_CHECK(!too_much, path, ": PNG image data expands to more data than the header's size (", H.w, "x", H.h,
+           ", ", expected, " bytes of rows)");
+  CQ_CHECK(out_len >= 0, path, ": corrupt PNG image data (zlib: ", stbi_failure_reason(), "; the header declares ", H.w,
+           "x", H.h, ")");
+}
+
 }  // namespace cq::data

@@ -19,4 +19,11 @@ bool png_header(const std::vector<uint8_t>& bytes, PngHeader* out);
 // messages. Throws cq::Error naming the file on truncated or corrupt data.
 std::vector<uint16_t> decode_png_raw(const std::vector<uint8_t>& bytes, const std::string& path, PngHeader* hdr);
 
+// For any PNG about to be decoded by stb_image: inflates its image data into a buffer of exactly the size the header
+// implies (+1 byte) and throws cq::Error naming the file when the stream is corrupt or expands beyond it. stb's own
+// inflate grows its buffer without bound (a few KB "zip bomb" made it allocate 2 GiB; found by libFuzzer), so this
+// bounds the memory a PNG can make cqseg allocate to its declared size, which check_image_size already limits.
+// Files that are not PNGs, or whose chunk structure stb will reject anyway, are left to stb.
+void check_png_inflate_bound(const std::vector<uint8_t>& bytes, const std::string& path);
+
 }  // namespace cq::data
