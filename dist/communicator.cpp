@@ -10,7 +10,8 @@ namespace cq::dist {
 bool built_with_mpi() { return false; }
 #endif
 
-void SingleProcess::abort(int code) { std::exit(code); }
+// One process has no other ranks to stop: the library does not end the program, it reports (apps/ decides the exit).
+void SingleProcess::abort(int code) { fail("single-process run aborted with code ", code); }
 
 bool launched_multi_rank() {
   for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS"}) {

@@ -39,7 +39,8 @@ class Communicator {
   // Small buffers: returns, on every rank, each rank's bytes in rank order (sizes may differ per rank).
   virtual std::vector<std::string> all_gather(const std::string& bytes) = 0;
   virtual void barrier() = 0;
-  // Ends every rank of the job now with `code` (a rank that cannot go on must not leave the others waiting).
+  // Ends every rank of the job now with `code` (a rank that cannot go on must not leave the others waiting). The
+  // single-process communicator has no other ranks and throws cq::Error instead (exit codes belong to apps/).
   [[noreturn]] virtual void abort(int code) = 0;
 
   bool is_root() const { return rank() == 0; }
