@@ -23,11 +23,9 @@ struct CliRun {
   std::string out;  // stdout, and stderr unless with_stderr is false
 };
 
-// Runs `cqseg ARGS` with passive OpenMP waiting (tests run beside each other on few cores).
-inline CliRun run_cqseg(const std::string& args, bool with_stderr = true) {
+// Runs a shell command line, capturing its stdout (and whatever the line redirects there) and exit code.
+inline CliRun run_shell(const std::string& cmd) {
   CliRun r;
-  const std::string cmd =
-      "OMP_WAIT_POLICY=PASSIVE '" + cqseg_path() + "' " + args + (with_stderr ? " 2>&1" : " 2>/dev/null");
   std::FILE* p = ::popen(cmd.c_str(), "r");
   if (!p) return r;
   std::array<char, 4096> buf;
@@ -36,6 +34,12 @@ inline CliRun run_cqseg(const std::string& args, bool with_stderr = true) {
   const int st = ::pclose(p);
   r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
   return r;
+}
+
+// Runs `cqseg ARGS` with passive OpenMP waiting (tests run beside each other on few cores).
+inline CliRun run_cqseg(const std::string& args, bool with_stderr = true) {
+  return run_shell("OMP_WAIT_POLICY=PASSIVE '" + cqseg_path() + "' " + args +
+                   (with_stderr ? " 2>&1" : " 2>/dev/null"));
 }
 
 }  // namespace cq::testing

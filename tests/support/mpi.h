@@ -26,7 +26,6 @@ inline CliRun run_mpi(int np, const std::string& args, const std::string& env = 
 }
 
 inline CliRun run_mpi_command(int np, const std::string& command, const std::string& env) {
-  CliRun r;
   // Under ASan (the CI's sanitizer run), LeakSanitizer is off in the ranks only: Open MPI keeps allocations of its
   // dlopened components past MPI_Finalize by design, and LSan cannot attribute those frames to a library to
   // suppress. Address and UB checks stay on; every other test keeps leak detection.
@@ -35,14 +34,7 @@ inline CliRun run_mpi_command(int np, const std::string& command, const std::str
                           " '" + mpirun_path() + "' --oversubscribe --mca btl self,vader "
                           "--mca btl_vader_single_copy_mechanism none -x OMP_WAIT_POLICY -np " + std::to_string(np) +
                           " " + command + " 2>&1";
-  std::FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  size_t k;
-  while ((k = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), k);
-  const int st = ::pclose(p);
-  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
+  return run_shell(cmd);
 }
 
 }  // namespace cq::testing
