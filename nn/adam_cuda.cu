@@ -41,22 +41,22 @@ __global__ void adam_multi_kernel(const AdamTensorRef* refs, const int64_t* firs
 }  // namespace
 
 void adam_update_multi_cuda(const Tensor& like, DType dt, const std::vector<AdamTensorRef>& refs) {
-  std::vector<AdamTensorRef> todo;
+  std::vector<AdamTensorRef> live;
   for (const auto& r : refs)
-    if (r.n > 0) todo.push_back(r);
-  if (todo.empty()) return;
-  const int nt = static_cast<int>(todo.size());
-  std::vector<int64_t> first(todo.size());
+    if (r.n > 0) live.push_back(r);
+  if (live.empty()) return;
+  const int nt = static_cast<int>(live.size());
+  std::vector<int64_t> first(live.size());
   int64_t nchunks = 0;
   for (int i = 0; i < nt; ++i) {
     first[i] = nchunks;
-    nchunks += (todo[i].n + kChunk - 1) / kChunk;
+    nchunks += (live[i].n + kChunk - 1) / kChunk;
   }
   // One upload: the refs, then the chunk offsets (sizeof(AdamTensorRef) is a multiple of 8, so they stay aligned).
   static_assert(sizeof(AdamTensorRef) % 8 == 0, "descriptor alignment");
-  const size_t ref_bytes = sizeof(AdamTensorRef) * todo.size(), off_bytes = sizeof(int64_t) * first.size();
+  const size_t ref_bytes = sizeof(AdamTensorRef) * live.size(), off_bytes = sizeof(int64_t) * first.size();
   std::vector<unsigned char> host(ref_bytes + off_bytes);
-  std::memcpy(host.data(), todo.data(), ref_bytes);
+  std::memcpy(host.data(), live.data(), ref_bytes);
   std::memcpy(host.data() + ref_bytes, first.data(), off_bytes);
   Tensor table = like.new_empty({static_cast<int64_t>(host.size())}, DType::u8);
   CQ_CUDA_CHECK(cudaSetDevice(like.device().index));
