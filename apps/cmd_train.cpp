@@ -32,7 +32,9 @@ const char* kHelp =
     "  --epochs N             total epochs                    [15]\n"
     "  --batch N              batch size                      [2]\n"
     "  --lr X                 Adam learning rate              [1e-3]\n"
-    "  --size HxW             input size, multiples of 32     [512x768]\n"
+    "  --size HxW|native      input size, multiples of 32; native: the images' own size, padded at the\n"
+    "                         bottom/right with black to multiples of 32 (inference fits new images\n"
+    "                         into the training images' size, keeping the aspect)  [512x768]\n"
     "  --lambdas L1,L2,L3     CQG weights                     [0.3,0.7,1.0]\n"
     "  --seed N               random seed                     [0]\n"
     "  --threads N            compute threads, 0 = all cores  [0]\n"
@@ -53,6 +55,8 @@ const char* kHelpTail =
     "\n"
     "Data parallel: mpirun -np N cqseg train ... splits each global batch of --batch over N ranks and sums\n"
     "their gradients (docs/DISTRIBUTED.md); rank 0 writes the run directory and the progress.\n"
+    "  --grad-sum-after-backward  sum the gradients after backward instead of bucket by bucket during it\n"
+    "                         (the same bits; for measuring the overlap; --bn sync always sums after)\n"
     "  --quiet                no progress output\n"
     "  --check-numerics       stop at the first NaN/inf in inputs, gradients or weights, naming the tensor\n"
     "  --resume RUN_DIR       continue RUN_DIR from last.safetensors with its stored config\n"
@@ -83,7 +87,8 @@ int cmd_train(int argc, char** argv) {
       "data", "train-domain", "train-split", "val-split", "mode", "epochs", "batch", "lr", "size", "lambdas", "seed",
       "threads", "classes", "workers", "init-weights", "resume", "out", "max-steps", "max-val-batches", "bn",
       "drop-connect"}, kDeviceValued);
-  static const std::set<std::string> kFlags = with({"skip-bad", "quiet", "help", "sync-bn", "check-numerics"},
+  static const std::set<std::string> kFlags = with({"skip-bad", "quiet", "help", "sync-bn", "check-numerics",
+                                                    "grad-sum-after-backward"},
                                                    kDeviceFlags);
   std::map<std::string, std::string> opts;
   try {
@@ -101,7 +106,7 @@ int cmd_train(int argc, char** argv) {
       // Only what may differ from the stored run; anything else given would silently not apply, so refuse it.
       static const std::set<std::string> kResumable = {"resume", "epochs", "threads", "workers", "data", "out",
                                                        "quiet", "device", "precision", "fast-nondeterministic",
-                                                       "check-numerics"};
+                                                       "check-numerics", "grad-sum-after-backward"};
       for (const auto& kv : opts)
         if (!kResumable.count(kv.first))
           throw UsageError{"--" + kv.first + " cannot be changed on --resume (the run keeps its stored config)"};
@@ -122,6 +127,7 @@ int cmd_train(int argc, char** argv) {
       } else if (k == "epochs") cfg.epochs = int(parse_long(k, v, 1, 100000));
       else if (k == "batch") cfg.batch = int(parse_long(k, v, 1, 4096));
       else if (k == "lr") cfg.lr = to_double(k, v);
+      else if (k == "size" && v == "native") cfg.native_size = true, cfg.height = cfg.width = 0;
       else if (k == "size") as_usage([&] { pipeline::parse_size(v, &cfg.height, &cfg.width); });
       else if (k == "lambdas") as_usage([&] { pipeline::parse_lambdas(v, &cfg.l1, &cfg.l2, &cfg.l3); });
       else if (k == "seed") cfg.seed = uint64_t(parse_long(k, v, 0, 0x7fffffffffffffffL));
@@ -163,6 +169,7 @@ int cmd_train(int argc, char** argv) {
     // Under mpirun: the MPI group; otherwise a single process. A rank that fails ends the whole job (the others
     // would wait for it forever), after printing its error with its rank.
     hooks.check_numerics = opts.count("check-numerics") != 0;
+    hooks.overlap_grad_sum = opts.count("grad-sum-after-backward") == 0;
     const std::unique_ptr<dist::Communicator> comm = dist::make_communicator();
     hooks.comm = comm.get();
     if (comm->rank() != 0) hooks.progress = nullptr;

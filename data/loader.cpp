@@ -47,6 +47,8 @@ Loader::Loader(Dataset ds, std::shared_ptr<Runtime> rt, LoaderOptions opts)
   CQ_CHECK(rt_ != nullptr, "Loader: no runtime given");
   CQ_CHECK(opts_.batch_size >= 1, "Loader: batch_size must be >= 1, got ", opts_.batch_size);
   CQ_CHECK(opts_.workers >= 0 && opts_.workers <= 64, "Loader: workers must be in 0..64, got ", opts_.workers);
+  CQ_CHECK(opts_.pad_multiple >= 0 && opts_.pad_multiple <= 1024, "Loader: pad_multiple must be in 0..1024, got ",
+           opts_.pad_multiple);
   CQ_CHECK(opts_.prefetch >= 1, "Loader: prefetch must be >= 1, got ", opts_.prefetch);
   CQ_CHECK(opts_.shards >= 1 && opts_.shard >= 0 && opts_.shard < opts_.shards, "Loader: shard ", opts_.shard,
            " of ", opts_.shards, " is out of range");
@@ -164,6 +166,18 @@ Batch Loader::build(const Job& j) {
   for (const Sample& s : samples) n2 += s.image2.empty() ? 0 : 1;
   CQ_CHECK(n2 == 0 || n2 == samples.size(), "loader: the transform set a second view for ", n2, " of ",
            samples.size(), " samples of batch ", index);
+  if (opts_.pad_multiple > 0) {
+    const int m = opts_.pad_multiple;
+    int h = 0, w = 0;
+    for (const Sample& s : samples) h = std::max(h, s.image.h), w = std::max(w, s.image.w);
+    h = (h + m - 1) / m * m, w = (w + m - 1) / m * m;
+    for (Sample& s : samples) {
+      s.image = pad_bottom_right(s.image, h, w);
+      if (!s.image2.empty()) s.image2 = pad_bottom_right(s.image2, h, w);
+      if (!s.mask.empty()) s.mask = pad_bottom_right(s.mask, h, w);
+      if (!s.fov.empty()) s.fov = pad_bottom_right(s.fov, h, w);
+    }
+  }
   for (Sample& s : samples) {
     // Without require_masks a folder may lack some masks; a batch cannot mix labelled and unlabelled samples.
     CQ_CHECK(!ds_.has_masks() || !s.mask.empty(), "loader: sample '", s.stem, "' of ", ds_.dir(),

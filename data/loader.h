@@ -39,6 +39,9 @@ struct LoaderOptions {
   bool cache = false;         // keep decoded+resized samples in memory (the transform still runs every epoch)
   bool keep_samples = false;  // also hand out the uint8 samples (after transform) in Batch::samples
   Transform transform;        // empty: none
+  // > 0: every plane of a batch padded at the bottom/right (data::pad_bottom_right: black, background, outside the
+  // fov) to the batch's largest height and width rounded up to this multiple (32 for the U-Net's native-size mode).
+  int pad_multiple = 0;
   // Data parallelism (dist/): batch_size is the global batch; this loader hands out only part `shard` of `shards` of
   // each batch: samples [n*shard/shards, n*(shard+1)/shards) of a batch of n (a balanced split; a part may be empty
   // when n < shards). Order, transforms and seeds are those of the unsharded loader.

@@ -122,4 +122,16 @@ Image resize_cubic(const Image& src, int out_h, int out_w) {
   return dst;
 }
 
+Image pad_bottom_right(const Image& src, int out_h, int out_w) {
+  CQ_CHECK(out_h >= src.h && out_w >= src.w, "pad_bottom_right: target ", out_h, "x", out_w, " is smaller than the ",
+           src.h, "x", src.w, " image");
+  if (out_h == src.h && out_w == src.w) return src;
+  Image dst(out_h, out_w, src.c, 0);
+  const size_t row = size_t(src.w) * size_t(src.c);
+  for (int y = 0; y < src.h; ++y)
+    std::copy(src.px.begin() + ptrdiff_t(size_t(y) * row), src.px.begin() + ptrdiff_t(size_t(y + 1) * row),
+              dst.px.begin() + ptrdiff_t(size_t(y) * size_t(out_w) * size_t(src.c)));
+  return dst;
+}
+
 }  // namespace cq::data

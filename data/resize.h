@@ -23,6 +23,11 @@ Image resize_cubic(const Image& src, int out_h, int out_w);
 Image resize_bilinear(const Image& src, int out_h, int out_w);
 Image resize_nearest(const Image& src, int out_h, int out_w);
 
+// src placed at the top-left of an out_h x out_w image (>= src's size) filled with zeros: black for a picture,
+// background for a mask, outside for a field of view. Bottom/right so the pixel grid stays aligned with the U-Net's
+// strides (as SegmentationModel::predict_padded).
+Image pad_bottom_right(const Image& src, int out_h, int out_w);
+
 // The source index cv2.INTER_NEAREST reads for destination index d (exposed for tests).
 int nearest_source_index(int d, int in_size, int out_size);
 

@@ -42,6 +42,9 @@ class Communicator {
   // Ends every rank of the job now with `code` (a rank that cannot go on must not leave the others waiting). The
   // single-process communicator has no other ranks and throws cq::Error instead (exit codes belong to apps/).
   [[noreturn]] virtual void abort(int code) = 0;
+  // True when the calls above may come from a thread other than the one that created the communicator, one thread at
+  // a time (MPI_THREAD_SERIALIZED): the overlapped gradient sum's communication thread (dist/overlapped_reducer.h).
+  virtual bool allows_helper_thread() const = 0;
 
   bool is_root() const { return rank() == 0; }
 };
@@ -57,6 +60,7 @@ class SingleProcess final : public Communicator {
   std::vector<std::string> all_gather(const std::string& bytes) override { return {bytes}; }
   void barrier() override {}
   [[noreturn]] void abort(int code) override;
+  bool allows_helper_thread() const override { return true; }
 };
 
 // True when this binary was built with MPI.

@@ -40,8 +40,11 @@ class MpiCommunicator final : public Communicator {
     MPI_Initialized(&inited);
     CQ_CHECK(!inited, "dist: MPI is already initialised in this process (one communicator per process)");
     int provided = 0;
-    // Only the main thread calls MPI (compute threads and loader workers never do).
-    check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
+    // One thread at a time calls MPI: the main thread, or the overlapped gradient sum's communication thread while
+    // the main thread runs backward (compute threads and loader workers never do). A library that only offers
+    // FUNNELED makes the trainer sum after backward instead.
+    check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided), "MPI_Init_thread");
+    serialized_ = provided >= MPI_THREAD_SERIALIZED;
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     check(MPI_Comm_dup(MPI_COMM_WORLD, &comm_), "MPI_Comm_dup");
     MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
@@ -100,6 +103,8 @@ class MpiCommunicator final : public Communicator {
     check(MPI_Ibarrier(comm_, &req), "MPI_Ibarrier");
     wait(&req, "barrier");
   }
+
+  bool allows_helper_thread() const override { return serialized_; }
 
   [[noreturn]] void abort(int code) override {
     std::fflush(stdout);
@@ -166,6 +171,7 @@ class MpiCommunicator final : public Communicator {
   static constexpr int kTagSum = 11;
   MPI_Comm comm_ = MPI_COMM_NULL;
   int rank_ = 0, size_ = 1;
+  bool serialized_ = false;
   double timeout_s_ = 1800;
 };
 

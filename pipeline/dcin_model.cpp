@@ -1,5 +1,7 @@
 #include "pipeline/dcin_model.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "data/resize.h"
@@ -49,16 +51,37 @@ SegModel load_seg_model(Context& ctx, const std::string& path) {
   return m;
 }
 
+data::Image fit_native(const SegModel& m, const data::Image& rgb) {
+  if (rgb.h == m.height() && rgb.w == m.width()) return rgb;
+  // The largest size with the image's aspect that fits the training images' size: the same scale of anatomy as
+  // in training when the field of view fills the frame as it did there.
+  const double s = std::min(double(m.height()) / rgb.h, double(m.width()) / rgb.w);
+  const int h = std::max(1, int(std::lround(rgb.h * s))), w = std::max(1, int(std::lround(rgb.w * s)));
+  return data::resize_cubic(rgb, std::min(h, m.height()), std::min(w, m.width()));
+}
+
 Logits predict_logits(Context& ctx, SegModel& m, const data::Image& rgb) {
   CQ_CHECK(rgb.c == 3 && rgb.h > 0 && rgb.w > 0, "predict: expected an RGB image, got ", rgb.h, "x", rgb.w, "x",
            rgb.c);
-  const data::Image in = (rgb.h == m.height() && rgb.w == m.width()) ? rgb
-                                                                     : data::resize_cubic(rgb, m.height(), m.width());
+  CQ_CHECK(m.height() > 0 && m.width() > 0, m.path, ": checkpoint records no image size");
+  data::Image in;
+  int out_h = m.height(), out_w = m.width();
+  if (m.cfg.native_size) {
+    // Padded with black in 8-bit space, as the training loader pads (data::pad_bottom_right), then cropped back.
+    const data::Image fit = fit_native(m, rgb);
+    out_h = fit.h, out_w = fit.w;
+    const int64_t k = m.net->size_multiple();
+    in = data::pad_bottom_right(fit, int((fit.h + k - 1) / k * k), int((fit.w + k - 1) / k * k));
+  } else {
+    in = (rgb.h == m.height() && rgb.w == m.width()) ? rgb : data::resize_cubic(rgb, m.height(), m.width());
+  }
   auto ng = ctx.no_grad();
   const Tensor x = data::images_to_tensor(ctx, {in}).to(ctx.device());
-  const Tensor y = m.net->predict_padded(x).to(Device::cpu()).to(DType::f32).contiguous();
-  CQ_CHECK(y.dim() == 4 && y.size(0) == 1 && y.size(2) == m.height() && y.size(3) == m.width(),
-           "predict: model returned ", y.describe());
+  Tensor y = m.net->predict_padded(x);
+  if (y.size(2) != out_h || y.size(3) != out_w) y = y.slice(2, 0, out_h).slice(3, 0, out_w);
+  y = y.to(Device::cpu()).to(DType::f32).contiguous();
+  CQ_CHECK(y.dim() == 4 && y.size(0) == 1 && y.size(2) == out_h && y.size(3) == out_w, "predict: model returned ",
+           y.describe());
   Logits l;
   l.k = int(y.size(1)), l.h = int(y.size(2)), l.w = int(y.size(3));
   l.v.assign(y.data<float>(), y.data<float>() + y.numel());

@@ -26,14 +26,21 @@ struct SegModel {
   std::string run_name; // the checkpoint's directory name
   TrainConfig cfg;      // the training config stored in the checkpoint
   std::shared_ptr<models::SegmentationModel> net;  // in eval mode
-  int height() const { return cfg.height; }
+  int height() const { return cfg.height; }  // native-size runs: the training images' size (not a multiple of 32)
   int width() const { return cfg.width; }
+  // The network's input size for whole-image uses (embedders): the training size, rounded up to multiples of 32.
+  int input_height() const { return (cfg.height + 31) / 32 * 32; }
+  int input_width() const { return (cfg.width + 31) / 32 * 32; }
   int classes() const { return cfg.classes; }
 };
 
 // Reads a cqseg training checkpoint (pipeline/checkpoint.h). Errors name the file and what is wrong.
 SegModel load_seg_model(Context& ctx, const std::string& path);
 
+// Native-size runs (TrainConfig::native_size) instead fit the image into the training images' size keeping its aspect
+// (bicubic; unchanged when it already has that size), pad it at the bottom/right with black to multiples of 32 as
+// the training loader did, and crop the logits back: logits are at the fitted size.
+//
 // Logits of one image at the model's size, f32 on the host, layout [K,H,W].
 struct Logits {
   int k = 0, h = 0, w = 0;
@@ -41,6 +48,8 @@ struct Logits {
   float at(int c, int y, int x) const { return v[(size_t(c) * size_t(h) + size_t(y)) * size_t(w) + size_t(x)]; }
 };
 
+// The image as a native-size model sees it before padding (exposed for tests).
+data::Image fit_native(const SegModel& m, const data::Image& rgb);
 // rgb: any size, 3 channels. Resized bicubic to the model's size, normalised, eval forward without gradients.
 Logits predict_logits(Context& ctx, SegModel& m, const data::Image& rgb);
 // Element-wise mean of two logit maps of one shape (full DCIN: GRIS and LRIS predictions); a shape mismatch throws.

@@ -60,8 +60,8 @@ ImageEmbedder unet_embedder(const std::shared_ptr<SegModel>& model) {
   CQ_CHECK(model && model->net, "unet embedder: no model");
   ImageEmbedder ie;
   ie.e.name = unet_embedder_name(model->sha256);
-  ie.e.input_h = model->height();
-  ie.e.input_w = model->width();
+  ie.e.input_h = model->input_height();
+  ie.e.input_w = model->input_width();
   ie.resize = EmbedResize::bicubic;  // the training loader's resize: the encoder sees what it was trained on
   ie.keep = model;
   SegModel* m = model.get();

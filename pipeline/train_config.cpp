@@ -57,8 +57,12 @@ void TrainConfig::validate() const {
   CQ_CHECK(epochs >= 1, "train: --epochs must be >= 1, got ", epochs);
   CQ_CHECK(batch >= 1, "train: --batch must be >= 1, got ", batch);
   CQ_CHECK(std::isfinite(lr) && lr > 0, "train: --lr must be a positive number, got ", lr);
-  CQ_CHECK(height > 0 && width > 0 && height % 32 == 0 && width % 32 == 0, "train: --size must be multiples of 32 "
-           "(the U-Net downsamples 5 times), got ", height, "x", width);
+  if (native_size)
+    CQ_CHECK((height == 0 && width == 0) || (height > 0 && width > 0 && height <= 16384 && width <= 16384),
+             "train: a native-size run records its images' size, got ", height, "x", width);
+  else
+    CQ_CHECK(height > 0 && width > 0 && height % 32 == 0 && width % 32 == 0, "train: --size must be multiples of 32 "
+             "(the U-Net downsamples 5 times) or native, got ", height, "x", width);
   CQ_CHECK(std::isfinite(l1) && std::isfinite(l2) && std::isfinite(l3) && l1 >= 0 && l2 >= 0 && l3 >= 0,
            "train: --lambdas must be non-negative");
   CQ_CHECK(threads >= 0 && threads <= 1024, "train: --threads must be in 0..1024, got ", threads);
@@ -94,6 +98,7 @@ json::Value TrainConfig::to_json() const {
   v.set("lr", json::Value::number(lr));
   v.set("height", json::Value::number(height));
   v.set("width", json::Value::number(width));
+  v.set("native_size", json::Value::boolean(native_size));
   v.set("lambdas", json::Value::array({json::Value::number(l1), json::Value::number(l2), json::Value::number(l3)}));
   // As a string: a u64 seed can exceed the 2^53 a JSON number holds exactly.
   v.set("seed", json::Value::string(std::to_string(seed)));
@@ -116,7 +121,7 @@ TrainConfig TrainConfig::from_json(const json::Value& v) {
   CQ_CHECK(v.is_object(), "train config: expected a JSON object");
   TrainConfig c;
   const std::set<std::string> known = {"data_root", "train_domain", "train_split", "val_split", "mode", "model",
-                                       "classes", "epochs", "batch", "lr", "height", "width", "lambdas", "seed",
+                                       "classes", "epochs", "batch", "lr", "height", "width", "native_size", "lambdas", "seed",
                                        "threads", "workers", "device", "precision", "deterministic", "skip_bad", "init_weights", "out", "max_steps",
                                        "max_val_batches", "bn", "drop_connect"};
   for (const auto& kv : v.as_object())
@@ -139,6 +144,7 @@ TrainConfig TrainConfig::from_json(const json::Value& v) {
   if (const json::Value* x = v.find("lr")) c.lr = x->as_number();
   integer("height", c.height);
   integer("width", c.width);
+  if (const json::Value* x = v.find("native_size")) c.native_size = x->as_bool();  // absent: older fixed-size runs
   if (const json::Value* x = v.find("lambdas")) {
     const auto& a = x->as_array();
     CQ_CHECK(a.size() == 3, "train config: lambdas must have 3 entries");

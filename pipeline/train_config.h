@@ -22,6 +22,10 @@ struct TrainConfig {
   int batch = 2;
   double lr = 1e-3;
   int height = 512, width = 768;     // training and validation size, multiples of 32
+  // --size native: no resize; each batch is padded (black image, background mask, outside the fov) at the bottom and
+  // right to multiples of 32. height x width then hold the training images' own size (the first training image's,
+  // read when the run starts; 0x0 before), which inference fits a new image into (pipeline/dcin_model.h).
+  bool native_size = false;
   double l1 = 0.3, l2 = 0.7, l3 = 1.0;  // CQG weights
   uint64_t seed = 0;
   int threads = 0;                   // compute threads; 0 = all cores

@@ -10,6 +10,7 @@
 #include "data/augment.h"
 #include "data/loader.h"
 #include "dist/data_parallel.h"
+#include "dist/overlapped_reducer.h"
 #include "losses/losses.h"
 #include "models/registry.h"
 #include "nn/adam.h"
@@ -65,7 +66,8 @@ struct Session {
   std::vector<EpochRecord> log;
   dist::SingleProcess single;
   dist::Communicator& comm;
-  std::unique_ptr<dist::GradientReducer> reducer;
+  std::unique_ptr<dist::GradientReducer> reducer;              // the sum after backward
+  std::unique_ptr<dist::OverlappedGradientReducer> overlapped;  // or during it (hooks.overlap_grad_sum)
   double sum_seconds = 0;  // time in the gradient sum this epoch (under MPI; includes waiting for slower ranks)
 
   bool parallel() const { return comm.size() > 1; }
@@ -97,7 +99,8 @@ struct Session {
     dopt.use_fov = false;  // training uses every pixel; fov would also need the geometric transform
     data::LoaderOptions lo;
     lo.batch_size = cfg.batch;
-    lo.out_h = cfg.height, lo.out_w = cfg.width;
+    lo.out_h = cfg.native_size ? 0 : cfg.height, lo.out_w = cfg.native_size ? 0 : cfg.width;
+    lo.pad_multiple = cfg.native_size ? int(model->size_multiple()) : 0;
     lo.workers = cfg.workers;
     lo.seed = cfg.seed;
     lo.shuffle = true;
@@ -105,6 +108,11 @@ struct Session {
     lo.shard = comm.rank(), lo.shards = comm.size();
     train_loader = std::make_unique<data::Loader>(
         data::Dataset::open(cfg.data_root, cfg.train_domain, cfg.train_split, dopt), ctx->runtime_ptr(), lo);
+    if (cfg.native_size && cfg.height == 0) {
+      // The size inference fits new images into (dcin_model.h): the first training image's, as the checkpoint records.
+      const data::ImageInfo info = data::probe_image(train_loader->dataset().files(0).image);
+      cfg.height = info.h, cfg.width = info.w;
+    }
     if (cfg.bn == "sync" && parallel()) {
       const int64_t last = int64_t(train_loader->dataset().size()) % cfg.batch;
       const bool reached = cfg.max_steps == 0 || cfg.max_steps >= int64_t(train_loader->batches_per_epoch());
@@ -130,6 +138,11 @@ struct Session {
       // Replicas start from rank 0's state (they are equal anyway: same seed, same checkpoint file).
       dist::broadcast_module(comm, *model);
       reducer = std::make_unique<dist::GradientReducer>(model->parameters());
+      // Synchronised BatchNorm communicates inside backward itself, so its runs sum after backward.
+      bool f32 = true;
+      for (const Tensor& p : model->parameters()) f32 = f32 && p.dtype() == DType::f32;
+      if (hooks.overlap_grad_sum && cfg.bn != "sync" && comm.allows_helper_thread() && f32)
+        overlapped = std::make_unique<dist::OverlappedGradientReducer>(comm, model->parameters());
     }
   }
 
@@ -147,13 +160,15 @@ struct Session {
     if (!parallel() || !hooks.progress || !root()) return;
     std::fprintf(hooks.progress,
                  "data parallel: %s, global batch %d (%d..%d per rank), BatchNorm %s, %.2f MB of gradients summed "
-                 "per step\n",
+                 "per step %s\n",
                  comm.describe().c_str(), cfg.batch, cfg.batch / comm.size(),
                  (cfg.batch + comm.size() - 1) / comm.size(),
                  cfg.bn == "frozen" ? "frozen (eval mode)"
                  : cfg.bn == "sync" ? "synchronised over the ranks"
                                     : "per-rank batch statistics",
-                 double(reducer->gradient_bytes()) / 1e6);
+                 double(reducer->gradient_bytes()) / 1e6,
+                 overlapped ? ("during backward (" + std::to_string(overlapped->buckets()) + " buckets)").c_str()
+                            : "after backward");
     std::fflush(hooks.progress);
   }
 
@@ -245,11 +260,19 @@ struct Session {
     // Synchronised BatchNorm couples the ranks inside backward, so there the share weights the loss itself (every
     // rank's BatchNorm gradient sums then combine the global loss's terms); otherwise the gradients are weighted.
     const bool sync = cfg.bn == "sync" && parallel();
-    if (loss.defined()) loss.backward(sync ? loss.new_scalar(share) : Tensor());
-    if (parallel()) {
-      const auto t0 = std::chrono::steady_clock::now();
-      reducer->reduce(comm, sync ? 1.0 : share);
-      sum_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (overlapped) {
+      // The buckets are summed while backward runs; the time counted is what remains after it.
+      overlapped->begin(share);
+      if (loss.defined()) loss.backward();
+      overlapped->finish();
+      sum_seconds += overlapped->last_wait_seconds();
+    } else {
+      if (loss.defined()) loss.backward(sync ? loss.new_scalar(share) : Tensor());
+      if (parallel()) {
+        const auto t0 = std::chrono::steady_clock::now();
+        reducer->reduce(comm, sync ? 1.0 : share);
+        sum_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      }
     }
     if (hooks.check_numerics) {
       nn::NamedTensors grads;
@@ -404,7 +427,7 @@ TrainResult train(const TrainConfig& cfg, const TrainHooks& hooks) {
   Session s(cfg, hooks);
   if (!cfg.init_weights.empty()) load_init_weights(*s.ctx, *s.model, cfg.init_weights);
   s.make_adam();
-  if (s.root()) write_manifest(cfg, *s.train_loader, *s.val_loader, s.ctx->threads());
+  if (s.root()) write_manifest(s.cfg, *s.train_loader, *s.val_loader, s.ctx->threads());
   s.announce();
   return s.run();
 }

@@ -41,10 +41,14 @@ struct TrainHooks {
   // config; cfg.batch is the global batch, each step's batch is split over the ranks (samples
   // [n*r/N, n*(r+1)/N) of a batch of n, so B % N != 0 gives some ranks one sample more, and the gradients are
   // weighted by each rank's share, which keeps the global-batch mean). Parameters are broadcast from rank 0 at the
-  // start, gradients summed in fixed rank order after backward (bucketed, not overlapped), BatchNorm running
+  // start, gradients summed in fixed rank order (bucketed, during backward: overlap_grad_sum), BatchNorm running
   // statistics averaged over ranks before validation; validation, checkpoints, logs and progress on rank 0 only
   // (progress should be nullptr on the other ranks). nullptr or size 1: the single-process run, unchanged.
   dist::Communicator* comm = nullptr;
+  // Under MPI: sum each bucket of gradients over the ranks as soon as backward completes it, overlapping
+  // communication with the rest of backward (dist/overlapped_reducer.h; the same bits as summing after backward).
+  // Off, or with --bn sync, the sum runs after backward.
+  bool overlap_grad_sum = true;
   // --check-numerics: every step checks the input batch, then every gradient after backward and every weight after
   // the optimizer step, for NaN/inf, and stops (TrainingDiverged) naming the tensor, epoch and step where one first
   // appears. Without it only the loss is checked per step. Weights and optimizer state are always checked before a

@@ -78,18 +78,22 @@ void run_backward(const Tensor& root, const Tensor& grad_root, bool retain,
       Pending p{root.grad(), false};
       accumulate(p, g0);
       root.impl().grad = own(p).impl_ptr();
+      if (root.impl().post_accumulate_grad_hook) root.impl().post_accumulate_grad_hook();
     }
     return;
   }
 
-  // Dependency counts over the reachable graph.
+  // Dependency counts over the reachable graph, and the number of edges into each leaf (a leaf's gradient is
+  // complete, and committed to .grad, once every node that uses it has run).
   std::unordered_map<Node*, int> deps;
+  std::unordered_map<TensorImpl*, int> leaf_uses;
   std::vector<Node*> stack{root.grad_fn().get()};
   deps[root.grad_fn().get()] = 0;
   while (!stack.empty()) {
     Node* n = stack.back();
     stack.pop_back();
     for (auto& e : n->inputs) {
+      if (e.leaf) leaf_uses[e.leaf.get()]++;
       if (!e.node) continue;
       auto it = deps.find(e.node.get());
       if (it == deps.end()) {
@@ -108,6 +112,19 @@ void run_backward(const Tensor& root, const Tensor& grad_root, bool retain,
   ready.push(root.grad_fn().get());
   std::unordered_map<TensorImpl*, Pending> leaf_grads;
   std::vector<std::shared_ptr<TensorImpl>> leaf_order;
+  // Stores a leaf's accumulated gradient in .grad (adding into an existing .grad in place: it is ours, own() made it)
+  // and runs its hook. The same arithmetic whenever it happens, so committing early changes no value.
+  auto commit = [&](const std::shared_ptr<TensorImpl>& leaf) {
+    auto it = leaf_grads.find(leaf.get());
+    if (it == leaf_grads.end()) return;  // no gradient reached it (or already committed)
+    if (leaf->grad) {
+      add_into(Tensor(leaf->grad), it->second.grad.contiguous());
+    } else {
+      leaf->grad = own(it->second).impl_ptr();
+    }
+    leaf_grads.erase(it);
+    if (leaf->post_accumulate_grad_hook) leaf->post_accumulate_grad_hook();
+  };
 
   while (!ready.empty()) {
     Node* n = ready.top();
@@ -138,28 +155,24 @@ void run_backward(const Tensor& root, const Tensor& grad_root, bool retain,
             grads.erase(e.node.get());  // nothing flows here: the subgraph gets no gradient
           }
         }
-      } else if (e.leaf && in_grads[i].defined()) {
-        check_grad(*n, i, in_grads[i]);
-        if (capture) {
-          auto it = capture->find(e.leaf.get());
-          if (it != capture->end()) accumulate(it->second, in_grads[i]);
-        } else {
-          auto it = leaf_grads.find(e.leaf.get());
-          if (it == leaf_grads.end()) leaf_order.push_back(e.leaf);
-          accumulate(leaf_grads[e.leaf.get()], in_grads[i]);
+      } else if (e.leaf) {
+        if (in_grads[i].defined()) {
+          check_grad(*n, i, in_grads[i]);
+          if (capture) {
+            auto it = capture->find(e.leaf.get());
+            if (it != capture->end()) accumulate(it->second, in_grads[i]);
+          } else {
+            auto it = leaf_grads.find(e.leaf.get());
+            if (it == leaf_grads.end()) leaf_order.push_back(e.leaf);
+            accumulate(leaf_grads[e.leaf.get()], in_grads[i]);
+          }
         }
+        if (!capture && --leaf_uses[e.leaf.get()] == 0) commit(e.leaf);
       }
     }
   }
-  for (auto& leaf : leaf_order) {
-    Pending& p = leaf_grads[leaf.get()];
-    if (leaf->grad) {
-      // Accumulate into the existing .grad buffer in place (it is ours: own() made it).
-      add_into(Tensor(leaf->grad), p.grad.contiguous());
-    } else {
-      leaf->grad = own(p).impl_ptr();
-    }
-  }
+  // Leaves some of whose users never ran (no gradient flowed into those nodes) are complete now.
+  for (auto& leaf : leaf_order) commit(leaf);
 }
 }  // namespace
 

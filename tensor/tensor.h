@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <initializer_list>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -52,6 +53,10 @@ struct TensorImpl {
   bool requires_grad = false;
   std::shared_ptr<TensorImpl> grad;  // accumulated gradient (leaves, and non-leaves after retain_grad)
   std::shared_ptr<Node> grad_fn;     // the op that produced this tensor, when it is part of a graph
+  // Leaves: called by backward as soon as this tensor's .grad holds the pass's whole contribution (every use in the
+  // graph has delivered), while the rest of the pass still runs (PyTorch's post-accumulate-grad hook; data-parallel
+  // training starts summing a bucket of gradients over the ranks there, overlapping communication with backward).
+  std::function<void()> post_accumulate_grad_hook;
 };
 
 class Tensor {
@@ -131,6 +136,10 @@ class Tensor {
   Tensor grad() const { return Tensor(impl().grad); }
   void set_grad(const Tensor& g) { impl().grad = g.impl_; }
   void zero_grad() { impl().grad.reset(); }
+  // See TensorImpl::post_accumulate_grad_hook; an empty function removes it. Shared by every handle of this leaf.
+  void set_post_accumulate_grad_hook(std::function<void()> hook) const {
+    impl().post_accumulate_grad_hook = std::move(hook);
+  }
   // Same storage, cut from the graph.
   Tensor detach() const;
   // Reverse-mode pass from this tensor; grad defaults to 1 for a one-element tensor. Saved tensors are freed as

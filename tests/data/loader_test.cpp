@@ -129,6 +129,44 @@ TEST(DataLoader, OrderAndShapes) {
   EXPECT_EQ(b.fov.dtype(), DType::u8);
 }
 
+// pad_multiple without resizing (the trainer's --size native): each batch padded bottom/right to its largest size
+// rounded up, the picture black, mask background, fov outside; the stored pixels unchanged at the top-left.
+TEST(DataLoader, PadMultipleKeepsPixelsAndPadsWithZeros) {
+  SmallSet s(7);  // sample k is (20+k) x (30-k)
+  Context ctx = cq::testing::make_ctx();
+  LoaderOptions o;
+  o.batch_size = 3, o.workers = 1, o.shuffle = false, o.pad_multiple = 16;
+  Loader l(s.ds, ctx.runtime_ptr(), o);
+  l.start_epoch(0);
+  Batch b;
+  ASSERT_TRUE(l.next(&b));  // samples 0..2: heights 20..22 -> 32, widths 30..28 -> 32
+  EXPECT_EQ(b.images.shape(), (Shape{3, 3, 32, 32}));
+  ASSERT_TRUE(l.next(&b));  // samples 3..5: heights 23..25 -> 32, widths 27..25 -> 32
+  ASSERT_TRUE(l.next(&b));  // sample 6 alone: 26 x 24 -> 32 x 32
+  EXPECT_EQ(b.masks.shape(), (Shape{1, 32, 32}));
+  const Sample raw = s.ds.load(6);
+  const std::vector<float> got = b.images.to_vector<float>();
+  const std::vector<int64_t> m = b.masks.to_vector<int64_t>();
+  const std::vector<uint8_t> f = b.fov.to_vector<uint8_t>();
+  const Image black(1, 1, 3, 0);
+  const std::vector<float> black_n = images_to_tensor(ctx, {black}).to_vector<float>();  // per channel
+  const std::vector<float> want = images_to_tensor(ctx, {raw.image}).to_vector<float>();
+  for (int c = 0; c < 3; ++c)
+    for (int y = 0; y < 32; ++y)
+      for (int x = 0; x < 32; ++x) {
+        const size_t i = (size_t(c) * 32 + y) * 32 + x;
+        const bool in = y < raw.image.h && x < raw.image.w;
+        ASSERT_EQ(got[i], in ? want[(size_t(c) * raw.image.h + y) * raw.image.w + x] : black_n[c]) << c << y << x;
+        if (c == 0) {
+          ASSERT_EQ(m[size_t(y) * 32 + x], in ? int64_t(raw.mask.at(y, x)) : 0);
+          ASSERT_EQ(f[size_t(y) * 32 + x], in ? 1 : 0);
+        }
+      }
+  LoaderOptions bad = o;
+  bad.pad_multiple = -1;
+  EXPECT_TRUE(contains(error_of([&] { Loader x(s.ds, ctx.runtime_ptr(), bad); }), "pad_multiple"));
+}
+
 TEST(DataLoader, ShuffleIsAPermutationPerEpoch) {
   SmallSet s(7);
   Context ctx = cq::testing::make_ctx();

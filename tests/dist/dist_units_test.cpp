@@ -7,6 +7,9 @@
 
 #include "dist/communicator.h"
 #include "dist/data_parallel.h"
+#include "dist/overlapped_reducer.h"
+#include "kernels/elementwise/elementwise.h"
+#include "kernels/reduce/reduce.h"
 #include "refselect/gris.h"
 #include "tensor/context.h"
 #include "tests/support/test_util.h"
@@ -50,6 +53,47 @@ TEST(Dist, ReducerScalesByShareAndKeepsUntouchedParams) {
   red.reduce(c, 0.25);
   EXPECT_EQ(a.grad().to_vector<float>(), (std::vector<float>{0.5f, 0.5f, 0.5f}));
   EXPECT_FALSE(b.grad().defined());  // no rank touched it: the optimiser must still skip it
+}
+
+// The overlapped reducer gives the after-backward reducer's bits: weighted gradients, untouched parameters left
+// undefined, and buckets completed during backward are sent before it ends.
+TEST(Dist, OverlappedReducerEqualsReducerAfterBackward) {
+  auto run = [](bool overlap, size_t* early, size_t* nbuckets) {
+    Context ctx({1, 0});
+    std::vector<Tensor> ps;
+    for (int k = 0; k < 4; ++k) {
+      Tensor p = Tensor::empty(ctx.runtime_ptr(), {300}, DType::f32, Device::cpu());
+      for (int i = 0; i < 300; ++i) p.data<float>()[i] = 0.01f * float((i * 7 + k * 13) % 97) - 0.3f;
+      ps.push_back(p.set_requires_grad());
+    }
+    // A chain: layer k's output feeds layer k+1, as a network's; parameter 3 is not used at all.
+    Tensor h = ps[0];
+    for (int k = 1; k < 3; ++k) h = mul(add(h, ps[k]), ps[k]);
+    Tensor loss = sum(mul(h, h));
+    dist::SingleProcess c;
+    if (overlap) {
+      dist::OverlappedGradientReducer red(c, ps, 1024);  // 256 floats: one 300-element parameter per bucket
+      *nbuckets = red.buckets();
+      red.begin(0.3);
+      loss.backward();
+      red.finish();
+      *early = red.last_sent_during_backward();
+    } else {
+      loss.backward();
+      dist::GradientReducer red(ps, 1024);
+      red.reduce(c, 0.3);
+    }
+    std::vector<std::vector<float>> g;
+    for (const Tensor& p : ps) g.push_back(p.grad().defined() ? p.grad().to_vector<float>() : std::vector<float>{});
+    return g;
+  };
+  size_t early = 0, nb = 0;
+  const auto a = run(false, &early, &nb), b = run(true, &early, &nb);
+  EXPECT_EQ(a, b);
+  EXPECT_TRUE(b[3].empty());
+  EXPECT_FALSE(b[0].empty());
+  EXPECT_EQ(nb, 4u);
+  EXPECT_EQ(early, 3u);  // parameter 3's bucket has no gradient: it goes at finish()
 }
 
 TEST(Dist, GrisPartsCombineBitIdentically) {

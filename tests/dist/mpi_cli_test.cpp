@@ -101,6 +101,12 @@ TEST(MpiTrain, TwoRanksDeterministicAndEqualToOneRank) {
   EXPECT_EQ(cq::testing::compare_tensors(d / "a/last.safetensors", d / "b/last.safetensors"), "");
   EXPECT_EQ(cq::pipeline::read_text(d / "a/log.jsonl").substr(0, 40),
             cq::pipeline::read_text(d / "b/log.jsonl").substr(0, 40));
+  // The gradient sum overlapped with backward (default) and after it: the same bits.
+  EXPECT_TRUE(contains(a.out, "during backward")) << a.out;
+  CliRun after = cq::testing::run_mpi(2, train_args(d.path(), d / "after", 2, extra + " --grad-sum-after-backward"));
+  ASSERT_EQ(after.code, 0) << after.out;
+  EXPECT_TRUE(contains(after.out, "after backward")) << after.out;
+  EXPECT_EQ(cq::testing::compare_tensors(d / "a/last.safetensors", d / "after/last.safetensors"), "");
 
   CliRun one = cq::testing::run_cqseg(train_args(d.path(), d / "one", 2, extra) + " --quiet");
   ASSERT_EQ(one.code, 0) << one.out;

@@ -6,7 +6,9 @@
 
 #include "data/sha256.h"
 #include "kernels/elementwise/elementwise.h"
+#include "data/resize.h"
 #include "pipeline/checkpoint.h"
+#include "pipeline/dcin_model.h"
 #include "pipeline/init_weights.h"
 #include "pipeline/trainer.h"
 #include "models/registry.h"
@@ -237,4 +239,53 @@ TEST(Trainer, CqgBatchesCarryTwoViews) {
   l.start_epoch(0);
   data::Batch b;
   EXPECT_TRUE(contains(error_of([&] { l.next(&b); }), "second view for 1 of 2"));
+}
+
+// --size native: no resize, batches padded to multiples of 32 (40x48 -> 64x64), the checkpoint records the images'
+// own size, inference fits other sizes into it keeping the aspect, and a resume keeps the mode.
+TEST(Trainer, NativeSizeTrainsPaddedAndPredictsAtTheImagesScale) {
+  cq::testing::TempDir d;
+  cq::testing::make_synthetic_dataset(d.path());  // 40x48 images
+  TrainConfig c = cq::testing::tiny_config(d.path(), d / "n", "cqg");
+  c.native_size = true, c.height = c.width = 0;
+  c.validate();
+  TrainConfig bad = c;
+  bad.native_size = false;
+  EXPECT_TRUE(contains(error_of([&] { bad.validate(); }), "multiples of 32"));
+  TrainResult r = train(c, quiet());
+  ASSERT_EQ(r.log.size(), 1u);
+  EXPECT_TRUE(std::isfinite(r.log[0].val_loss));
+  const TrainConfig stored = read_run_config(d / "n");
+  EXPECT_TRUE(stored.native_size);
+  EXPECT_EQ(stored.height, 40);
+  EXPECT_EQ(stored.width, 48);
+  EXPECT_EQ(TrainConfig::from_json(stored.to_json()).native_size, true);
+
+  Context ctx({2, 0});
+  SegModel m = load_seg_model(ctx, d / "n/best.safetensors");
+  data::Image same(40, 48, 3, 90), tall(80, 48, 3, 90), wide(40, 96, 3, 90);
+  Logits l = predict_logits(ctx, m, same);
+  EXPECT_EQ(l.h, 40);
+  EXPECT_EQ(l.w, 48);
+  EXPECT_EQ(l.k, 2);
+  l = predict_logits(ctx, m, tall);  // fits 80x48 into 40x48 keeping the aspect: 40x24
+  EXPECT_EQ(l.h, 40);
+  EXPECT_EQ(l.w, 24);
+  l = predict_logits(ctx, m, wide);  // 40x96 -> 20x48
+  EXPECT_EQ(l.h, 20);
+  EXPECT_EQ(l.w, 48);
+  EXPECT_EQ(m.input_height(), 64);
+  EXPECT_EQ(m.input_width(), 64);
+  // The padded network input: logits of the 40x48 image equal the forward of the black-padded 64x64 input, cropped.
+  {
+    auto ng = ctx.no_grad();
+    const Tensor x = data::images_to_tensor(ctx, {data::pad_bottom_right(same, 64, 64)});
+    const Tensor y = m.net->forward(x).slice(2, 0, 40).slice(3, 0, 48).contiguous();
+    EXPECT_EQ(y.to_vector<float>(), predict_logits(ctx, m, same).v);
+  }
+
+  TrainConfig more = stored;
+  more.epochs = 2;
+  TrainResult r2 = resume(more, quiet());
+  EXPECT_EQ(r2.log.size(), 2u);
 }
