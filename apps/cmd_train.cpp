@@ -52,6 +52,9 @@ const char* kHelpTail =
     "                         statistics, no drop-connect)                                [batch]\n"
     "  --sync-bn              the same as --bn sync\n"
     "  --drop-connect X       EfficientNet stochastic depth rate                [0.2]\n"
+    "  --precise-bn           before each validation, recompute the BatchNorm running statistics over the\n"
+    "                         training images (unaugmented): small data, where an epoch is a few steps\n"
+    "                         and the encoder's momentum 0.01 leaves them describing old weights\n"
     "\n"
     "Data parallel: mpirun -np N cqseg train ... splits each global batch of --batch over N ranks and sums\n"
     "their gradients (docs/DISTRIBUTED.md); rank 0 writes the run directory and the progress.\n"
@@ -88,7 +91,7 @@ int cmd_train(int argc, char** argv) {
       "threads", "classes", "workers", "init-weights", "resume", "out", "max-steps", "max-val-batches", "bn",
       "drop-connect"}, kDeviceValued);
   static const std::set<std::string> kFlags = with({"skip-bad", "quiet", "help", "sync-bn", "check-numerics",
-                                                    "grad-sum-after-backward"},
+                                                    "grad-sum-after-backward", "precise-bn"},
                                                    kDeviceFlags);
   std::map<std::string, std::string> opts;
   try {
@@ -147,6 +150,7 @@ int cmd_train(int argc, char** argv) {
         if (opts.count("bn") && opts.at("bn") != "sync") throw UsageError{"--sync-bn contradicts --bn " + opts.at("bn")};
         cfg.bn = "sync";
       } else if (k == "drop-connect") cfg.drop_connect = to_double(k, v);
+      else if (k == "precise-bn") cfg.precise_bn = true;
     }
     {
       // The device options; a resume keeps the stored ones unless given again.

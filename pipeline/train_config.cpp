@@ -114,6 +114,7 @@ json::Value TrainConfig::to_json() const {
   v.set("max_val_batches", json::Value::number(max_val_batches));
   v.set("bn", json::Value::string(bn));
   v.set("drop_connect", json::Value::number(drop_connect));
+  v.set("precise_bn", json::Value::boolean(precise_bn));
   return v;
 }
 
@@ -123,7 +124,7 @@ TrainConfig TrainConfig::from_json(const json::Value& v) {
   const std::set<std::string> known = {"data_root", "train_domain", "train_split", "val_split", "mode", "model",
                                        "classes", "epochs", "batch", "lr", "height", "width", "native_size", "lambdas", "seed",
                                        "threads", "workers", "device", "precision", "deterministic", "skip_bad", "init_weights", "out", "max_steps",
-                                       "max_val_batches", "bn", "drop_connect"};
+                                       "max_val_batches", "bn", "drop_connect", "precise_bn"};
   for (const auto& kv : v.as_object())
     CQ_CHECK(known.count(kv.first), "train config: unknown key '", kv.first, "'");
   auto str = [&](const char* k, std::string& dst) {
@@ -168,6 +169,7 @@ TrainConfig TrainConfig::from_json(const json::Value& v) {
   integer("max_val_batches", c.max_val_batches);
   str("bn", c.bn);  // absent in checkpoints older than the option: batch statistics, as they were trained
   if (const json::Value* x = v.find("drop_connect")) c.drop_connect = x->as_number();
+  if (const json::Value* x = v.find("precise_bn")) c.precise_bn = x->as_bool();  // absent in older runs: off
   return c;
 }
 

@@ -47,7 +47,10 @@ struct TrainConfig {
   // uses and keeps its running statistics, drop-connect off: the fine-tuning setting, where any split of the batch
   // over ranks gives the single-process gradient up to float summation order).
   std::string bn = "batch";
-  double drop_connect = 0.2;         // EfficientNet stochastic depth rate (timm/smp default)
+  double drop_connect = 0.2;
+  // --precise-bn: before each validation the BatchNorm running statistics are recomputed over the training images
+  // (pipeline/precise_bn.h); needed when an epoch is a few steps (the encoder's momentum is 0.01).
+  bool precise_bn = false;         // EfficientNet stochastic depth rate (timm/smp default)
 
   // Throws cq::Error naming the option on any invalid value.
   void validate() const;

@@ -20,6 +20,7 @@
 #include "pipeline/manifest.h"
 #include "pipeline/metrics.h"
 #include "pipeline/numerics.h"
+#include "pipeline/precise_bn.h"
 #include "pipeline/progress.h"
 #include "tensor/context.h"
 
@@ -62,6 +63,7 @@ struct Session {
   std::shared_ptr<models::SegmentationModel> model;
   std::unique_ptr<nn::Adam> adam;
   std::unique_ptr<data::Loader> train_loader, val_loader;
+  std::unique_ptr<data::Loader> stats_loader;  // --precise-bn: the training images unaugmented, in file order
   CheckpointState st;
   std::vector<EpochRecord> log;
   dist::SingleProcess single;
@@ -128,6 +130,11 @@ struct Session {
     vo.transform = {};
     val_loader = std::make_unique<data::Loader>(
         data::Dataset::open(cfg.data_root, cfg.train_domain, cfg.val_split, dopt), ctx->runtime_ptr(), vo);
+    if (cfg.precise_bn && root()) {
+      data::LoaderOptions so = vo;
+      so.workers = 1;
+      stats_loader = std::make_unique<data::Loader>(train_loader->dataset(), ctx->runtime_ptr(), so);
+    }
   }
 
   void make_adam() {
@@ -290,6 +297,10 @@ struct Session {
   // Under MPI: BatchNorm statistics averaged over the replicas, rank 0 validates, every rank gets its numbers.
   void validate_all(EpochRecord& r) {
     if (parallel()) dist::average_buffers(comm, *model);
+    if (cfg.precise_bn) {
+      if (root()) recalibrate_batchnorm(*ctx, *model, *stats_loader, cfg.drop_connect);
+      if (parallel()) dist::broadcast_module(comm, *model);  // every replica keeps rank 0's statistics
+    }
     if (root()) validate(r);
     if (parallel()) {
       double v[3] = {r.val_loss, r.val_dice, r.val_dice_mean};

@@ -9,6 +9,7 @@
 #include "data/resize.h"
 #include "pipeline/checkpoint.h"
 #include "pipeline/dcin_model.h"
+#include "pipeline/precise_bn.h"
 #include "pipeline/init_weights.h"
 #include "pipeline/trainer.h"
 #include "models/registry.h"
@@ -288,4 +289,59 @@ TEST(Trainer, NativeSizeTrainsPaddedAndPredictsAtTheImagesScale) {
   more.epochs = 2;
   TrainResult r2 = resume(more, quiet());
   EXPECT_EQ(r2.log.size(), 2u);
+}
+
+// --precise-bn: the weights follow the same trajectory (the recalibration touches only running statistics and
+// restores the generator), the running statistics differ, and recalibrating is idempotent (it forgets the previous
+// statistics: the k-th batch enters with weight 1/k).
+TEST(Trainer, PreciseBatchNormChangesOnlyRunningStatistics) {
+  cq::testing::TempDir d;
+  cq::testing::make_synthetic_dataset(d.path());
+  TrainConfig a = cq::testing::tiny_config(d.path(), d / "plain", "cqg");
+  a.epochs = 2;
+  a.height = a.width = 64;
+  TrainConfig b = a;
+  b.out = d / "precise";
+  b.precise_bn = true;
+  train(a, quiet());
+  train(b, quiet());
+  EXPECT_TRUE(read_run_config(d / "precise").precise_bn);
+  Context ctx({2, 0});
+  LoadedCheckpoint pa = load_checkpoint(ctx, d / "plain/last.safetensors");
+  LoadedCheckpoint pb = load_checkpoint(ctx, d / "precise/last.safetensors");
+  int stats = 0, stats_differ = 0;
+  for (const auto& kv : pa.model) {
+    const bool stat = kv.first.find("running_") != std::string::npos;
+    const bool same = kv.second.to_vector<double>() == pb.model.at(kv.first).to_vector<double>();
+    if (stat) {
+      ++stats;
+      stats_differ += same ? 0 : 1;
+    } else {
+      EXPECT_TRUE(same) << kv.first << " (weights and counters must not change)";
+    }
+  }
+  EXPECT_GT(stats_differ, stats / 2) << stats_differ << " of " << stats << " running statistics differ";
+
+  // Idempotent: recalibrating the plain run's weights twice gives the same statistics.
+  auto model = models::make_model(ctx, a.model, a.classes);
+  model->load_state_dict(pa.model);
+  data::LoaderOptions lo;
+  lo.batch_size = 2, lo.out_h = 64, lo.out_w = 64, lo.workers = 0, lo.shuffle = false;
+  data::DatasetOptions dopt;
+  dopt.print_warnings = false;
+  data::Loader loader(data::Dataset::open(d.path(), "SYN", "train", dopt), ctx.runtime_ptr(), lo);
+  const Rng::State before = ctx.rng().state();
+  EXPECT_EQ(recalibrate_batchnorm(ctx, *model, loader, 0.2), 2);
+  EXPECT_EQ(ctx.rng().state().s, before.s);
+  std::map<std::string, std::vector<double>> first;
+  for (const auto& kv : model->named_buffers()) first[kv.first] = kv.second.to_vector<double>();
+  recalibrate_batchnorm(ctx, *model, loader, 0.2);
+  for (const auto& kv : model->named_buffers()) EXPECT_EQ(kv.second.to_vector<double>(), first[kv.first]) << kv.first;
+  // The same statistics the trainer saved after its last validation (same weights, same images).
+  for (const auto& kv : pb.model)
+    if (kv.first.find("running_") != std::string::npos) {
+      const std::vector<double> want = kv.second.to_vector<double>(), got = first.at(kv.first);
+      ASSERT_EQ(want.size(), got.size());
+      for (size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-6 * (1 + std::fabs(want[i]))) << kv.first;
+    }
 }
