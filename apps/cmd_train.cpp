@@ -1,5 +1,6 @@
 // cqseg train: option parsing only; the work is pipeline/trainer.h.
 #include <cerrno>
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -9,6 +10,7 @@
 
 #include "apps/cli_args.h"
 #include "apps/commands.h"
+#include "tensor/cuda_backend.h"
 #include "dist/communicator.h"
 #include "pipeline/trainer.h"
 
@@ -175,6 +177,11 @@ int cmd_train(int argc, char** argv) {
     hooks.check_numerics = opts.count("check-numerics") != 0;
     hooks.overlap_grad_sum = opts.count("grad-sum-after-backward") == 0;
     const std::unique_ptr<dist::Communicator> comm = dist::make_communicator();
+    if (comm->size() > 1 && cfg.device == "cuda" && cuda::available() && cuda::device_count() > 0) {
+      // One rank per GPU: --device cuda under mpirun means this node's GPU number local_rank (mod the GPU count).
+      const int lr = std::max(0, dist::local_rank());
+      cfg.device = "cuda:" + std::to_string(lr % cuda::device_count());
+    }
     hooks.comm = comm.get();
     if (comm->rank() != 0) hooks.progress = nullptr;
     pipeline::TrainResult r;

@@ -21,6 +21,14 @@ bool launched_multi_rank() {
   return false;
 }
 
+int local_rank() {
+  for (const char* var : {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "PMI_LOCAL_RANK", "SLURM_LOCALID"}) {
+    const char* v = std::getenv(var);
+    if (v && *v) return std::atoi(v);
+  }
+  return -1;
+}
+
 #ifdef CQ_MPI
 std::unique_ptr<Communicator> make_mpi_communicator();  // dist/mpi_communicator.cpp
 #endif

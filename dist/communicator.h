@@ -73,6 +73,10 @@ bool launched_multi_rank();
 // (the ranks would silently each train the whole job).
 std::unique_ptr<Communicator> make_communicator();
 
+// This process's index among the ranks on its node (Open MPI, MPICH/PMI or Slurm environment), or -1 when no
+// launcher says: under mpirun with --device cuda each rank takes GPU local_rank % device_count.
+int local_rank();
+
 }  // namespace cq::dist
 
 namespace cq::dist {

@@ -227,8 +227,10 @@ EvalSummary evaluate(const EvalConfig& cfg) {
   json::Value st = json::Value::object();
   st.set("color_space", json::Value::string(dcin::color_space_name(cfg.transfer.space)));
   st.set("stats_threshold", json::Value::number(cfg.transfer.mask_threshold));
-  st.set("size_policy", json::Value::string("predict at the checkpoint's training size (bicubic resize), argmax, "
-                                            "class map resized back nearest; scored at each image's own size"));
+  st.set("size_policy", json::Value::string("predict at the checkpoint's training size (bicubic resize; a --size native "
+                                            "checkpoint: fitted into its training images' size keeping the aspect, "
+                                            "padded with black to multiples of 32), argmax, class map resized back "
+                                            "nearest; scored at each image's own size"));
   st.set("ensemble", json::Value::string("GRIS+LRIS: mean of the two logit maps, then argmax"));
   st.set("data", json::Value::string(cfg.data_root));
   st.set("threads", json::Value::number(ev.ctx.threads()));

@@ -10,6 +10,7 @@
 #include "data/augment.h"
 #include "data/loader.h"
 #include "dist/data_parallel.h"
+#include "dist/nccl_reducer.h"
 #include "dist/overlapped_reducer.h"
 #include "losses/losses.h"
 #include "models/registry.h"
@@ -70,6 +71,7 @@ struct Session {
   dist::Communicator& comm;
   std::unique_ptr<dist::GradientReducer> reducer;              // the sum after backward
   std::unique_ptr<dist::OverlappedGradientReducer> overlapped;  // or during it (hooks.overlap_grad_sum)
+  std::unique_ptr<dist::NcclGradientReducer> nccl;              // GPU ranks: on the devices (dist/nccl_reducer.h)
   double sum_seconds = 0;  // time in the gradient sum this epoch (under MPI; includes waiting for slower ranks)
 
   bool parallel() const { return comm.size() > 1; }
@@ -148,7 +150,10 @@ struct Session {
       // Synchronised BatchNorm communicates inside backward itself, so its runs sum after backward.
       bool f32 = true;
       for (const Tensor& p : model->parameters()) f32 = f32 && p.dtype() == DType::f32;
-      if (hooks.overlap_grad_sum && cfg.bn != "sync" && comm.allows_helper_thread() && f32)
+      if (ctx->device().is_cuda() && dist::built_with_nccl() && f32)
+        nccl = std::make_unique<dist::NcclGradientReducer>(comm, model->parameters(), cfg.deterministic);
+      else if (hooks.overlap_grad_sum && cfg.bn != "sync" && comm.allows_helper_thread() && f32 &&
+               !ctx->device().is_cuda())
         overlapped = std::make_unique<dist::OverlappedGradientReducer>(comm, model->parameters());
     }
   }
@@ -174,8 +179,9 @@ struct Session {
                  : cfg.bn == "sync" ? "synchronised over the ranks"
                                     : "per-rank batch statistics",
                  double(reducer->gradient_bytes()) / 1e6,
-                 overlapped ? ("during backward (" + std::to_string(overlapped->buckets()) + " buckets)").c_str()
-                            : "after backward");
+                 nccl         ? ("after backward on the GPUs (" + nccl->describe() + ")").c_str()
+                 : overlapped ? ("during backward (" + std::to_string(overlapped->buckets()) + " buckets)").c_str()
+                              : "after backward");
     std::fflush(hooks.progress);
   }
 
@@ -277,7 +283,8 @@ struct Session {
       if (loss.defined()) loss.backward(sync ? loss.new_scalar(share) : Tensor());
       if (parallel()) {
         const auto t0 = std::chrono::steady_clock::now();
-        reducer->reduce(comm, sync ? 1.0 : share);
+        if (nccl) nccl->reduce(sync ? 1.0 : share);
+        else reducer->reduce(comm, sync ? 1.0 : share);
         sum_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       }
     }

@@ -7,7 +7,9 @@
 
 #include "dist/communicator.h"
 #include "dist/data_parallel.h"
+#include "dist/nccl_reducer.h"
 #include "dist/overlapped_reducer.h"
+#include "dist/rank_order_sum.h"
 #include "kernels/elementwise/elementwise.h"
 #include "kernels/reduce/reduce.h"
 #include "refselect/gris.h"
@@ -94,6 +96,35 @@ TEST(Dist, OverlappedReducerEqualsReducerAfterBackward) {
   EXPECT_FALSE(b[0].empty());
   EXPECT_EQ(nb, 4u);
   EXPECT_EQ(early, 3u);  // parameter 3's bucket has no gradient: it goes at finish()
+}
+
+// The NCCL kernel's per-element math (dist/rank_order_sum.h), run here on the CPU: rank 0 first, then 1, 2, ... in
+// float, the order the MPI path's rank 0 adds in; float addition is not associative, so the order is visible.
+TEST(Dist, RankOrderSumIsTheMpiPathsOrder) {
+  const float big = 1e8f;
+  const std::vector<float> parts = {big, 0.5f,   // rank 0
+                                    -big, 1.0f,  // rank 1
+                                    1.0f, 2.0f}; // rank 2
+  const float col0 = dist::rank_order_sum(parts.data(), 3, 2, 0), col1 = dist::rank_order_sum(parts.data(), 3, 2, 1);
+  EXPECT_EQ(col0, 1.0f);                            // (big - big) + 1
+  EXPECT_EQ(big + (-big + 1.0f), 0.0f);             // another order loses the 1 (float spacing at 1e8 is 8)
+  EXPECT_EQ(col1, 3.5f);
+  // The MPI path's loop (mpi_communicator.cpp): p += q for each rank in order.
+  float p = parts[0];
+  for (int r = 1; r < 3; ++r) p += parts[size_t(r) * 2];
+  EXPECT_EQ(col0, p);
+  EXPECT_EQ(dist::weighted_gradient(0.1f, 1.0), 0.1f);
+  EXPECT_EQ(dist::weighted_gradient(0.1f, 0.25), float(double(0.1f) * 0.25));
+#ifdef CQ_NCCL
+  EXPECT_TRUE(dist::built_with_nccl());
+#else
+  EXPECT_FALSE(dist::built_with_nccl());
+  Context ctx({1, 0});
+  Tensor a = Tensor::empty(ctx.runtime_ptr(), {3}, DType::f32, Device::cpu()).fill_(0).set_requires_grad();
+  dist::SingleProcess c;
+  EXPECT_NE(cq::testing::error_of([&] { dist::NcclGradientReducer r(c, {a}, true); }).find("without NCCL"),
+            std::string::npos);
+#endif
 }
 
 TEST(Dist, GrisPartsCombineBitIdentically) {
