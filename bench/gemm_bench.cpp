@@ -5,15 +5,27 @@
 
 #include "bench/bench_util.h"
 #include "kernels/matmul/gemm.h"
+#include "tensor/allocator.h"
 #include "tensor/rng.h"
 
 namespace {
+
+// Matrices in the engine's host memory (cq::host_alloc: huge-page advised, as numpy's arrays for the peer).
+struct HostFloats {
+  float* p;
+  size_t n;
+  explicit HostFloats(size_t n_) : p(static_cast<float*>(cq::host_alloc(n_ * sizeof(float)))), n(n_) {}
+  ~HostFloats() { cq::host_free(p); }
+  float* data() { return p; }
+  float* begin() { return p; }
+  float* end() { return p + n; }
+};
 
 void BM_Sgemm(benchmark::State& st) {
   const int64_t M = st.range(0), N = st.range(1), K = st.range(2);
   const int threads = static_cast<int>(st.range(3));
   cq::Rng rng(1);
-  std::vector<float> A(size_t(M * K)), B(size_t(K * N)), C(size_t(M * N));
+  HostFloats A(size_t(M * K)), B(size_t(K * N)), C(size_t(M * N));
   for (float& v : A) v = float(rng.normal());
   for (float& v : B) v = float(rng.normal());
   for (auto _ : st) {

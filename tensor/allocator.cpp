@@ -1,11 +1,29 @@
 #include "tensor/allocator.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <new>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include "tensor/error.h"
 
 namespace cq {
+
+void* host_alloc(size_t bytes) {
+  constexpr size_t kHuge = size_t(2) << 20;
+  if (bytes < kHuge) return std::aligned_alloc(CpuCachingAllocator::kAlignment, (std::max<size_t>(bytes, 1) + 63) / 64 * 64);
+  const size_t sz = (bytes + kHuge - 1) / kHuge * kHuge;
+  void* p = std::aligned_alloc(kHuge, sz);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  if (p) madvise(p, sz, MADV_HUGEPAGE);  // advice only: a kernel without THP ignores it
+#endif
+  return p;
+}
+
+void host_free(void* p) { std::free(p); }
 
 size_t CpuCachingAllocator::round_size(size_t n) {
   if (n == 0) n = 1;
@@ -35,10 +53,10 @@ void* CpuCachingAllocator::allocate(size_t nbytes) {
     }
     st_.system_allocations++;
   }
-  void* p = std::aligned_alloc(kAlignment, sz);
+  void* p = host_alloc(sz);
   if (!p) {
     release_cache();
-    p = std::aligned_alloc(kAlignment, sz);
+    p = host_alloc(sz);
   }
   CQ_CHECK(p, "CPU allocator: out of memory allocating ", sz, " bytes");
   std::lock_guard<std::mutex> lk(mu_);
@@ -68,7 +86,7 @@ void CpuCachingAllocator::reset_peak() {
 
 void CpuCachingAllocator::release_cache() {
   std::lock_guard<std::mutex> lk(mu_);
-  for (auto& kv : free_) std::free(kv.second);
+  for (auto& kv : free_) host_free(kv.second);
   free_.clear();
   st_.cached = 0;
 }

@@ -16,6 +16,14 @@ struct MemoryStats {
   size_t system_allocations = 0;  // calls that had to ask the system (cache misses)
 };
 
+// Host memory for tensors and kernel buffers: 64-byte aligned; blocks of 2 MiB or more are 2 MiB aligned and advised
+// for transparent huge pages (madvise MADV_HUGEPAGE; Linux's default THP mode is "madvise"), as numpy does for its
+// arrays. Why: a GEMM or convolution walks the rows of a large matrix thousands of 4 KiB pages apart, and with 4 KiB
+// pages every micro-tile's C rows miss the TLB (measured: SGEMM 2048^2 on one core 149 -> 160 GFLOP/s). Release with
+// host_free. Returns nullptr when the system has no memory.
+void* host_alloc(size_t bytes);
+void host_free(void* p);
+
 class Allocator {
  public:
   virtual ~Allocator() = default;

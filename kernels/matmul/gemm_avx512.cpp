@@ -60,6 +60,15 @@ void kernel_impl(int64_t kc, const typename S::T* a, int64_t a_ps, int64_t a_is,
 #pragma GCC unroll 8
   for (int i = 0; i < kMR; ++i) ar[i] = a + (Packed || i < m ? i : m - 1) * a_is;
   using V = typename S::V;
+  // The C tile is read (beta != 0) and written only after the kc-long loop, and its rows are ldc apart, which the
+  // hardware prefetcher does not follow: asking for its lines now hides their memory latency behind the loop
+  // (measured +10 % on 2048^2 with 4 KiB pages, where C is far out of cache).
+#pragma GCC unroll 8
+  for (int i = 0; i < kMR; ++i) {
+    if (i >= m) break;
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 2 * S::W - 1), _MM_HINT_T0);
+  }
   V c0[kMR], c1[kMR];
 #pragma GCC unroll 8
   for (int i = 0; i < kMR; ++i) c0[i] = c1[i] = S::zero();
