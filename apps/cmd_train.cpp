@@ -1,6 +1,6 @@
 // cqseg train: option parsing only; the work is pipeline/trainer.h.
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -10,9 +10,9 @@
 
 #include "apps/cli_args.h"
 #include "apps/commands.h"
-#include "tensor/cuda_backend.h"
 #include "dist/communicator.h"
 #include "pipeline/trainer.h"
+#include "tensor/cuda_backend.h"
 
 namespace cq::apps {
 namespace {
