@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "dist/rank_order_sum.h"
 #include "tensor/error.h"
 
 namespace cq::dist {
@@ -54,7 +55,7 @@ void OverlappedGradientReducer::begin(double weight) {
   std::lock_guard<std::mutex> lk(mu_);
   CQ_CHECK(!armed_, "OverlappedGradientReducer: begin() twice without finish()");
   weight_ = weight;
-  for (Bucket& b : buckets_) b.pending = int(b.members.size()), b.submitted = b.done = false;
+  for (Bucket& b : buckets_) b.pending = int(b.members.size()), b.submitted = false;
   next_ = 0;
   error_ = nullptr;
   armed_ = true;
@@ -81,11 +82,11 @@ void OverlappedGradientReducer::pack(size_t bi) {
     }
     const Tensor h = g.to(Device::cpu()).contiguous();
     const float* src = h.data<float>();
-    // The same product GradientReducer forms (T(g * weight) with a double weight): identical bits.
+    // The product every reducer forms (dist/rank_order_sum.h); a weight of 1 leaves the bits, so copy them.
     if (exact)
       std::memcpy(dst, src, sizeof(float) * size_t(p.numel()));
     else
-      for (int64_t i = 0; i < p.numel(); ++i) dst[i] = float(double(src[i]) * weight_);
+      for (int64_t i = 0; i < p.numel(); ++i) dst[i] = weighted_gradient(src[i], weight_);
     b.buf[flags + m] = 1.0f;
   }
   {
@@ -109,12 +110,8 @@ void OverlappedGradientReducer::comm_loop() {
       err = std::current_exception();
     }
     lk.lock();
-    if (err) {
-      error_ = err;
-    } else {
-      b.done = true;
-      ++next_;
-    }
+    if (err) error_ = err;
+    else ++next_;
     cv_.notify_all();
   }
 }

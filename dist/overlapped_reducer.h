@@ -54,7 +54,7 @@ class OverlappedGradientReducer {
     std::vector<int64_t> offsets;  // of each member in buf; the presence flags follow the data
     std::vector<float> buf;
     int pending = 0;               // members whose gradient is not complete yet
-    bool submitted = false, done = false;
+    bool submitted = false;        // packed and handed to the communication thread
   };
   void on_ready(size_t param);
   void pack(size_t bucket);  // caller holds no lock; marks submitted under the lock
