@@ -27,9 +27,9 @@ void add_into(const Tensor& dst, const Tensor& src) {
 
 // Adds g into slot p; the first contribution is kept by reference (it may alias another node's gradient), a second
 // one first makes a private buffer that later ones add into in place.
-void accumulate(Pending& p, const Tensor& g) {
+void accumulate(Pending& p, Tensor g) {
   if (!p.grad.defined()) {
-    p.grad = g;
+    p.grad = std::move(g);  // moved in, so a gradient nobody else holds stays unshared (see own())
     return;
   }
   if (!p.owned) {
@@ -41,9 +41,14 @@ void accumulate(Pending& p, const Tensor& g) {
   add_into(p.grad, g.contiguous());
 }
 
-// A gradient that will be stored in .grad: never an alias of a tensor the graph may still hand elsewhere.
+// A gradient that will be stored in .grad: never an alias of a tensor the graph may still hand elsewhere. A gradient
+// nothing else references (no saved tensor, no other view of its memory) is taken as it is, as PyTorch's
+// AccumulateGrad steals a uniquely referenced gradient: the copy would cost a pass over memory per leaf per step.
 Tensor own(const Pending& p) {
   if (p.owned) return p.grad;
+  const TensorImpl& g = p.grad.impl();
+  if (p.grad.impl_ptr().use_count() == 1 && g.storage.use_count() == 1 && g.offset == 0 && p.grad.is_contiguous())
+    return p.grad;
   Tensor c = p.grad.new_empty(p.grad.shape());
   c.copy_(p.grad);
   return c;
@@ -146,7 +151,7 @@ void run_backward(const Tensor& root, const Tensor& grad_root, bool retain,
       if (e.node) {
         if (in_grads[i].defined()) {
           check_grad(*n, i, in_grads[i]);
-          accumulate(grads[e.node.get()], in_grads[i]);
+          accumulate(grads[e.node.get()], std::move(in_grads[i]));
         }
         if (--deps[e.node.get()] == 0) {
           if (grads[e.node.get()].grad.defined()) {
@@ -164,7 +169,7 @@ void run_backward(const Tensor& root, const Tensor& grad_root, bool retain,
           } else {
             auto it = leaf_grads.find(e.leaf.get());
             if (it == leaf_grads.end()) leaf_order.push_back(e.leaf);
-            accumulate(leaf_grads[e.leaf.get()], in_grads[i]);
+            accumulate(leaf_grads[e.leaf.get()], std::move(in_grads[i]));
           }
         }
         if (!capture && --leaf_uses[e.leaf.get()] == 0) commit(e.leaf);

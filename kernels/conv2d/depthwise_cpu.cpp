@@ -18,9 +18,11 @@
 #include <string.h>
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/cpu_clones.h"
+#include "kernels/matmul/gemm.h"
 
 // The lane vectors below are passed between always-inlined helpers only, never across an ABI boundary.
 #pragma GCC diagnostic ignored "-Wpsabi"
@@ -277,7 +279,17 @@ T lane_total(const T* lanes) {
   return s;
 }
 
+// The unbuffered AVX-512 kernel (depthwise_avx512.cpp) applies: float, stride 1, square K in {3, 5}, "same" padding.
+bool same_plane_fast(const DepthwiseGeom& g, int64_t pt, int64_t pl) {
+  return g.sh == 1 && g.sw == 1 && g.kh == g.kw && (g.kh == 3 || g.kh == 5) && pt == g.kh / 2 && pl == g.kw / 2 &&
+         g.OH == g.H && g.OW == g.W && g.W <= 8192 && cpu_isa() == CpuIsa::avx512;
+}
+
 }  // namespace
+
+bool depthwise_same_plane_avx512(const float* src, int64_t H, int64_t W, int K, const float* w, float bias,
+                                 float* out);
+bool depthwise_same_wgrad_avx512(const float* x, const float* g, int64_t H, int64_t W, int K, float* acc);
 
 template <class T>
 void depthwise_forward_cpu(const DepthwiseGeom& g, const T* x, const T* w, const T* bias, T* out, int threads) {
@@ -286,6 +298,17 @@ void depthwise_forward_cpu(const DepthwiseGeom& g, const T* x, const T* w, const
   const Place pl = forward_place(g);
   const ConvShape cs{g.OH, g.OW, g.sh, g.kh, g.kw};
   const int64_t planes = g.N * g.C, kk = g.kh * g.kw;
+  if constexpr (std::is_same_v<T, float>) {
+    if (same_plane_fast(g, g.pt, g.pl)) {
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && planes * g.OH * g.OW * kk > kParallelWork)
+      for (int64_t nc = 0; nc < planes; ++nc) {
+        const int64_t c = nc % g.C;
+        depthwise_same_plane_avx512(x + nc * g.H * g.W, g.H, g.W, int(g.kh), w + c * kk, bias ? bias[c] : 0.0f,
+                                    out + nc * g.OH * g.OW);
+      }
+      return;
+    }
+  }
 #pragma omp parallel num_threads(threads) if (threads > 1 && planes * g.OH * g.OW * kk > kParallelWork)
   {
     std::vector<T> buf(static_cast<size_t>(b.size()));
@@ -312,24 +335,39 @@ void depthwise_backward_cpu(const DepthwiseGeom& g, const T* gout, const T* x, c
     std::vector<T> wf(static_cast<size_t>(g.C * kk));
     for (int64_t c = 0; c < g.C; ++c)
       for (int64_t t = 0; t < kk; ++t) wf[c * kk + t] = w[c * kk + kk - 1 - t];
+    bool done = false;
+    if constexpr (std::is_same_v<T, float>) {
+      // Stride 1 with "same" padding: the transposed convolution is the same-padded one with the flipped kernel.
+      if (same_plane_fast(g, g.kh - 1 - g.pt, g.kw - 1 - g.pl)) {
+#pragma omp parallel for num_threads(threads) schedule(static) if (par)
+        for (int64_t nc = 0; nc < planes; ++nc)
+          depthwise_same_plane_avx512(gout + nc * P, g.H, g.W, int(g.kh), wf.data() + (nc % g.C) * kk, 0.0f,
+                                      gx + nc * g.H * g.W);
+        done = true;
+      }
+    }
+    if (!done) {
 #pragma omp parallel num_threads(threads) if (par)
-    {
-      std::vector<T> buf(static_cast<size_t>(b.size()));
+      {
+        std::vector<T> buf(static_cast<size_t>(b.size()));
 #pragma omp for schedule(static)
-      for (int64_t nc = 0; nc < planes; ++nc) {
-        const int64_t c = nc % g.C;
-        pack_plane(gout + nc * P, pl, b, buf.data());
-        conv_plane(buf.data(), b, cs, wf.data() + c * kk, T(0), gx + nc * g.H * g.W);
+        for (int64_t nc = 0; nc < planes; ++nc) {
+          const int64_t c = nc % g.C;
+          pack_plane(gout + nc * P, pl, b, buf.data());
+          conv_plane(buf.data(), b, cs, wf.data() + c * kk, T(0), gx + nc * g.H * g.W);
+        }
       }
     }
   }
   if (!gw && !gb) return;
+  bool fast_w = false;
+  if constexpr (std::is_same_v<T, float>) fast_w = gw && same_plane_fast(g, g.pt, g.pl);
   const Buf b = forward_buf(g);
   const Place pl = forward_place(g);
   const ConvShape cs{g.OH, g.OW, g.sh, g.kh, g.kw};
 #pragma omp parallel num_threads(threads) if (par)
   {
-    std::vector<T> buf(gw ? static_cast<size_t>(b.size()) : 0);
+    std::vector<T> buf(gw && !fast_w ? static_cast<size_t>(b.size()) : 0);
     constexpr int64_t L = LaneVec<T>::kN;
     std::vector<T> acc(static_cast<size_t>((kk + 1) * L));
 #pragma omp for schedule(static)
@@ -337,7 +375,10 @@ void depthwise_backward_cpu(const DepthwiseGeom& g, const T* gout, const T* x, c
       std::fill(acc.begin(), acc.end(), T(0));
       for (int64_t n = 0; n < g.N; ++n) {
         const T* gp = gout + (n * g.C + c) * P;
-        if (gw) {
+        if (fast_w) {  // the same lanes in the same order, read from x in place (depthwise_avx512.cpp)
+          if constexpr (std::is_same_v<T, float>)
+            depthwise_same_wgrad_avx512(x + (n * g.C + c) * g.H * g.W, gp, g.H, g.W, int(g.kh), acc.data());
+        } else if (gw) {
           pack_plane(x + (n * g.C + c) * g.H * g.W, pl, b, buf.data());
           wgrad_plane(buf.data(), b, cs, gp, acc.data());
         } else {
