@@ -26,11 +26,15 @@ for mode in base aug cqg; do
       --seed "$SEED" --threads "$THREADS" --quiet
   fi
 done
-models=$S/base/best.safetensors,$S/aug/best.safetensors,$S/cqg/best.safetensors
 domains=DRIVE/test,CHASEDB1/dev,DRIVE-LQ/test
-# The paper's colour transfer (statistics over every pixel), then statistics over the lit pixels only (the black
-# camera border excluded: max(R,G,B) > 10).
-"$CQSEG" eval --model "$models" --data "$DATA" --domains "$domains" --out "$S/eval" --threads "$THREADS" --quiet
-"$CQSEG" eval --model "$models" --data "$DATA" --domains "$domains" --out "$S/eval_lit" --stats-threshold 10 \
-  --threads "$THREADS" --quiet
-echo "seed $SEED: tables in $S/eval/report.md and $S/eval_lit/report.md"
+# Each model on its own (its GRIS reference, LRIS bank with its own encoder, ExRI): first with the paper's colour
+# statistics over every pixel, then over the lit pixels only (the black camera border excluded: max(R,G,B) > 10).
+for mode in base aug cqg; do
+  ck=$S/$mode/best.safetensors
+  [ -f "$S/eval_$mode/metrics.json" ] ||
+    "$CQSEG" eval --model "$ck" --data "$DATA" --domains "$domains" --out "$S/eval_$mode" --threads "$THREADS" --quiet
+  [ -f "$S/eval_lit_$mode/metrics.json" ] ||
+    "$CQSEG" eval --model "$ck" --data "$DATA" --domains "$domains" --out "$S/eval_lit_$mode" --stats-threshold 10 \
+      --threads "$THREADS" --quiet
+done
+echo "seed $SEED: tools/results_tables.py $S/eval_{base,aug,cqg}/metrics.json (and eval_lit_*)"

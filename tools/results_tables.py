@@ -3,6 +3,8 @@
 metrics.json files of several `cqseg eval` runs, one run per training seed: mean ± sample std over the seeds.
 
 usage: tools/results_tables.py METRICS.json [METRICS.json ...] > tables.md
+A model may come in its own file (one `cqseg eval` per model); each (domain, model, setting) cell gets one value per
+file that has it, i.e. one per seed.
 Standard library only. The value is the vessel (foreground) Dice and the paper's macro Dice (background included),
 both inside the field of view when the domain has one, x100.
 """
@@ -43,7 +45,7 @@ def main(paths):
             for metric in ("dice_fg", "dice_mean"):
                 table.setdefault((r["domain"], mode, r["dcin"], metric), []).append(100 * where[metric])
     modes.sort(key=lambda m: list(MODE_NAMES).index(m) if m in MODE_NAMES else 99)
-    n = len(runs)
+    n = max((len(v) for v in table.values()), default=0)  # seeds: values per cell
     out = []
     for metric, title in (("dice_fg", "Vessel Dice"), ("dice_mean", "Paper Dice (mean over background and vessel)")):
         for dom in domains:
