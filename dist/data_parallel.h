@@ -23,7 +23,7 @@ void average_buffers(Communicator& comm, nn::Module& m);
 // sum is the gradient of the global-batch mean loss whatever the split. A parameter with no gradient on some rank
 // (e.g. a rank whose shard of a short final batch is empty) gets zeros there if any rank has one; parameters no rank
 // touched keep an undefined gradient (the optimiser skips them as in a single process).
-// Overlap with the backward pass is not done: the reduction runs after backward (see DISTRIBUTED.md).
+// This is the sum after backward; dist/overlapped_reducer.h runs the same sums during it (the same bits).
 class GradientReducer {
  public:
   GradientReducer(std::vector<Tensor> params, int64_t bucket_bytes = int64_t(4) << 20);
