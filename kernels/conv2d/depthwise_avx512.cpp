@@ -29,6 +29,16 @@ inline __mmask16 lane_mask(int64_t x0, int64_t d, int64_t W, int64_t n) {
 
 constexpr int64_t kMaxStrips = 512;  // planes up to 8192 columns; wider ones take the buffered path
 
+// Per 16-column strip of a W-wide row: the load mask of each horizontal tap kj (shift kj - K/2), then the store mask.
+template <int K>
+void strip_masks(int64_t W, __mmask16 (*masks)[K + 1]) {
+  for (int64_t s = 0; s < (W + 15) / 16; ++s) {
+    const int64_t x0 = s * 16, n = W - x0 < 16 ? W - x0 : 16;
+    for (int kj = 0; kj < K; ++kj) masks[s][kj] = lane_mask(x0, kj - K / 2, W, n);
+    masks[s][K] = static_cast<__mmask16>(n >= 16 ? 0xFFFFu : ((1u << n) - 1u));
+  }
+}
+
 template <int K>
 void same_plane(const float* src, int64_t H, int64_t W, const float* w, float bias, float* out) {
   constexpr int P = K / 2;
@@ -36,13 +46,8 @@ void same_plane(const float* src, int64_t H, int64_t W, const float* w, float bi
   for (int t = 0; t < K * K; ++t) wv[t] = _mm512_set1_ps(w[t]);
   const __m512 vb = _mm512_set1_ps(bias);
   const int64_t strips = (W + 15) / 16;
-  // Per 16-column strip: the load mask of each horizontal tap, and the store mask.
   __mmask16 masks[kMaxStrips][K + 1];
-  for (int64_t s = 0; s < strips; ++s) {
-    const int64_t x0 = s * 16, n = W - x0 < 16 ? W - x0 : 16;
-    for (int kj = 0; kj < K; ++kj) masks[s][kj] = lane_mask(x0, kj - P, W, n);
-    masks[s][K] = static_cast<__mmask16>(n >= 16 ? 0xFFFFu : ((1u << n) - 1u));
-  }
+  strip_masks<K>(W, masks);
   // Row by row, so the source streams through once in memory order.
   for (int64_t y = 0; y < H; ++y) {
     for (int64_t s = 0; s < strips; ++s) {
@@ -71,11 +76,7 @@ void same_wgrad(const float* x, const float* g, int64_t H, int64_t W, float* acc
   for (int t = 0; t < KK; ++t) a[t] = _mm512_loadu_ps(acc + t * 16);
   const int64_t strips = (W + 15) / 16;
   __mmask16 masks[kMaxStrips][K + 1];
-  for (int64_t s = 0; s < strips; ++s) {
-    const int64_t x0 = s * 16, n = W - x0 < 16 ? W - x0 : 16;
-    for (int kj = 0; kj < K; ++kj) masks[s][kj] = lane_mask(x0, kj - P, W, n);
-    masks[s][K] = static_cast<__mmask16>(n >= 16 ? 0xFFFFu : ((1u << n) - 1u));
-  }
+  strip_masks<K>(W, masks);
   for (int64_t y = 0; y < H; ++y) {
     for (int64_t s = 0; s < strips; ++s) {
       const int64_t x0 = s * 16;
