@@ -31,9 +31,10 @@ domains=DRIVE/test,CHASEDB1/dev,DRIVE-LQ/test
 # statistics over every pixel, then over the lit pixels only (the black camera border excluded: max(R,G,B) > 10).
 for mode in base aug cqg; do
   ck=$S/$mode/best.safetensors
-  [ -f "$S/eval_$mode/metrics.json" ] ||
+  # (skipped when the evaluation is newer than the checkpoint; an extended run's new best is evaluated again)
+  [ "$S/eval_$mode/metrics.json" -nt "$ck" ] ||
     "$CQSEG" eval --model "$ck" --data "$DATA" --domains "$domains" --out "$S/eval_$mode" --threads "$THREADS" --quiet
-  [ -f "$S/eval_lit_$mode/metrics.json" ] ||
+  [ "$S/eval_lit_$mode/metrics.json" -nt "$ck" ] ||
     "$CQSEG" eval --model "$ck" --data "$DATA" --domains "$domains" --out "$S/eval_lit_$mode" --stats-threshold 10 \
       --threads "$THREADS" --quiet
 done
