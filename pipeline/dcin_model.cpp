@@ -51,6 +51,9 @@ SegModel load_seg_model(Context& ctx, const std::string& path) {
   return m;
 }
 
+namespace {
+
+// The image as a native-size model sees it before padding.
 data::Image fit_native(const SegModel& m, const data::Image& rgb) {
   if (rgb.h == m.height() && rgb.w == m.width()) return rgb;
   // The largest size with the image's aspect that fits the training images' size: the same scale of anatomy as
@@ -59,6 +62,8 @@ data::Image fit_native(const SegModel& m, const data::Image& rgb) {
   const int h = std::max(1, int(std::lround(rgb.h * s))), w = std::max(1, int(std::lround(rgb.w * s)));
   return data::resize_cubic(rgb, std::min(h, m.height()), std::min(w, m.width()));
 }
+
+}  // namespace
 
 Logits predict_logits(Context& ctx, SegModel& m, const data::Image& rgb) {
   CQ_CHECK(rgb.c == 3 && rgb.h > 0 && rgb.w > 0, "predict: expected an RGB image, got ", rgb.h, "x", rgb.w, "x",

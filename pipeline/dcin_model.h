@@ -48,8 +48,6 @@ struct Logits {
   float at(int c, int y, int x) const { return v[(size_t(c) * size_t(h) + size_t(y)) * size_t(w) + size_t(x)]; }
 };
 
-// The image as a native-size model sees it before padding (exposed for tests).
-data::Image fit_native(const SegModel& m, const data::Image& rgb);
 // rgb: any size, 3 channels. Resized bicubic to the model's size, normalised, eval forward without gradients.
 Logits predict_logits(Context& ctx, SegModel& m, const data::Image& rgb);
 // Element-wise mean of two logit maps of one shape (full DCIN: GRIS and LRIS predictions); a shape mismatch throws.
