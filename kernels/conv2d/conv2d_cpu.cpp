@@ -134,7 +134,7 @@ void conv2d_forward_cpu(const Tensor& out, const Tensor& x, const Tensor& w, con
     }
     if constexpr (std::is_same_v<T, float>) {
       if (use_direct(g, p, x.dtype())) {
-        Tensor scratch = x.new_empty({direct_conv::scratch_floats(g.C, g.CO, g.OH, g.OW, g.kh, g.kw)});
+        Tensor scratch = x.new_empty({direct_conv::scratch_floats(g.C, g.CO, g.OH, g.OW, g.kh, g.kw, threads)});
         for (int64_t n = 0; n < g.N; ++n)
           direct_conv::conv_stride1(px + n * g.C * g.H * g.W, g.C, g.H, g.W, pw, g.CO, g.kh, g.kw, p.pad_t, p.pad_l,
                                     po + n * g.CO * g.P(), g.OH, g.OW, nullptr, pb, 0, scratch.data<float>(), threads);
@@ -174,7 +174,7 @@ void conv2d_scale_shift_act_cpu(const Tensor& out, const Tensor& x, const Tensor
   Im2colGeom m = im2col_geom(g, p);
   int64_t Kg = g.Kg(), P = g.P();
   bool dconv = use_direct(g, p, x.dtype());
-  Tensor scratch = dconv ? x.new_empty({direct_conv::scratch_floats(g.C, g.CO, g.OH, g.OW, g.kh, g.kw)}) : Tensor();
+  Tensor scratch = dconv ? x.new_empty({direct_conv::scratch_floats(g.C, g.CO, g.OH, g.OW, g.kh, g.kw, threads)}) : Tensor();
   for (int64_t n = 0; n < g.N; ++n) {
     const float* xn = px + n * g.C * g.H * g.W;
     float* on = po + n * g.CO * P;
@@ -260,7 +260,7 @@ void conv2d_backward_cpu(const Tensor& gout, const Tensor& x, const Tensor& w, c
             if constexpr (std::is_same_v<T, float>) {
               if (use_direct(gt, pt1, gout.dtype())) {
                 if (!dscratch.defined())
-                  dscratch = gout.new_empty({direct_conv::scratch_floats(Cog, Cg, g.H, g.W, g.kh, g.kw)});
+                  dscratch = gout.new_empty({direct_conv::scratch_floats(Cog, Cg, g.H, g.W, g.kh, g.kw, threads)});
                 direct_conv::conv_stride1(gg, Cog, g.OH, g.OW, wflip + grp * Cg * Kt, Cg, g.kh, g.kw, mt.pt,
                                           mt.pl, dxg, g.H, g.W, nullptr, nullptr, 0, dscratch.data<float>(), threads);
                 continue;

@@ -3,6 +3,7 @@
 #include "kernels/conv2d/direct_conv.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -16,69 +17,127 @@
 
 namespace cq::kernels::direct_conv {
 
-bool available() { return cpu_isa() == CpuIsa::avx512 && row_tile_avx512() != nullptr; }
+bool available() { return cpu_isa() == CpuIsa::avx512 && row_tile_avx512(2, 3) != nullptr; }
 
 namespace {
-constexpr int kMR = 8, kNR = 32;
+constexpr int kMR = 8, kLanes = 16;
+// Input bytes of one channel chunk's rows for a 48-wide tile: kept within about half of a 48 KiB L1 so the rows
+// stay there while every 8-channel weight panel passes over them.
+constexpr int64_t kChunkBytes = 20 * 1024;
+
+// Output columns as tiles of 3 vectors (48) where possible and 2 (32) to fill: 256 = 4 x 48 + 2 x 32.
+struct ColTile {
+  int64_t ow0;
+  int nv;
+};
+std::vector<ColTile> col_tiles(int64_t OW) {
+  int64_t t = (OW + kLanes - 1) / kLanes;
+  std::vector<ColTile> tiles;
+  int64_t threes = t <= 2 ? 0 : t % 3 == 1 ? t / 3 - 1 : t / 3;
+  int64_t twos = t <= 2 ? 1 : (t - 3 * threes) / 2;
+  int64_t ow0 = 0;
+  for (int64_t i = 0; i < threes; ++i, ow0 += 3 * kLanes) tiles.push_back({ow0, 3});
+  for (int64_t i = 0; i < twos; ++i, ow0 += 2 * kLanes) tiles.push_back({ow0, 2});
+  return tiles;
+}
+
+// Padded row length: every tile's columns plus the window, rounded to whole vectors so rows start 64-byte aligned.
+int64_t padded_width(int64_t OW, int64_t kw) {
+  int64_t vecs = std::max<int64_t>(2, (OW + kLanes - 1) / kLanes);
+  return (vecs * kLanes + kw - 1 + kLanes - 1) / kLanes * kLanes;
+}
+
+
+// Output rows per band: a thread pads a band's input rows (plus the window's halo) into its own buffer just before
+// using them, so the padded copy is written to and read from L2 instead of making a round trip through memory.
+int64_t band_rows(int64_t OH, int threads) {
+  return std::clamp<int64_t>((OH + threads - 1) / std::max(threads, 1), 1, 8);
+}
+
+int64_t band_floats(int64_t C, int64_t OH, int64_t OW, int64_t kh, int64_t kw, int threads) {
+  return (C * (band_rows(OH, threads) + kh - 1) * padded_width(OW, kw) + kLanes - 1) / kLanes * kLanes;
+}
 }  // namespace
 
-int64_t scratch_floats(int64_t C, int64_t CO, int64_t OH, int64_t OW, int64_t kh, int64_t kw) {
-  const int64_t tiles = (OW + kNR - 1) / kNR;
+int64_t scratch_floats(int64_t C, int64_t CO, int64_t OH, int64_t OW, int64_t kh, int64_t kw, int threads) {
   const int64_t panels = (CO + kMR - 1) / kMR;
-  return C * (OH + kh - 1) * (tiles * kNR + kw - 1) + panels * kMR * C * kh * kw;
+  return (panels * kMR * C * kh * kw + kLanes - 1) / kLanes * kLanes +
+         std::max(threads, 1) * band_floats(C, OH, OW, kh, kw, threads) + kLanes;
 }
 
 void conv_stride1(const float* x, int64_t C, int64_t H, int64_t W, const float* w, int64_t CO, int64_t kh, int64_t kw,
                   int64_t pt, int64_t pl, float* out, int64_t OH, int64_t OW, const float* scale, const float* shift,
                   int act, float* scratch, int threads) {
-  RowTileFn tile = row_tile_avx512();
-  CQ_CHECK(tile && cpu_isa() == CpuIsa::avx512, "direct conv: needs AVX-512");
+  RowTileFn tile3 = row_tile_avx512(3, kw), tile2 = row_tile_avx512(2, kw);
+  CQ_CHECK(tile2 && tile3 && cpu_isa() == CpuIsa::avx512, "direct conv: needs AVX-512");
   CQ_CHECK(pt >= 0 && pl >= 0, "direct conv: negative padding");
-  // Padded image: rows cover every (oh + ki), columns every (ow + kj) of whole 32-wide tiles, zeros outside x.
-  const int64_t tiles = (OW + kNR - 1) / kNR;
-  const int64_t hp = OH + kh - 1, wp = tiles * kNR + kw - 1;
-  const int64_t plane = hp * wp;
-  float* xp = scratch;
-  const bool par_pad = threads > 1 && C * plane >= (int64_t(1) << 16);
-#pragma omp parallel for num_threads(threads) schedule(static) if (par_pad)
-  for (int64_t c = 0; c < C; ++c)
-    for (int64_t r = 0; r < hp; ++r) {
-      float* d = xp + c * plane + r * wp;
-      int64_t ih = r - pt;
-      if (ih < 0 || ih >= H) {
-        std::memset(d, 0, sizeof(float) * wp);
-        continue;
-      }
-      int64_t n = std::min<int64_t>(W, wp - pl);  // source columns that fit
-      std::memset(d, 0, sizeof(float) * pl);
-      std::memcpy(d + pl, x + (c * H + ih) * W, sizeof(float) * n);
-      std::memset(d + pl + n, 0, sizeof(float) * (wp - pl - n));
-    }
-  // Weights as 8-channel panels after the image: wk[panel][k][i], k = (c, ki, kj), zero rows past CO.
+  threads = std::max(threads, 1);
+  const std::vector<ColTile> tiles = col_tiles(OW);
+  const int64_t wp = padded_width(OW, kw);
+  // Weights as 8-channel panels at the (64-byte aligned) start of the scratch: wk[panel][k][i], k = (c, ki, kj),
+  // zero rows past CO. Then one band buffer per thread.
   const int64_t K = C * kh * kw, panels = (CO + kMR - 1) / kMR;
-  float* wk = xp + C * plane;
+  float* wk = scratch + (kLanes - (reinterpret_cast<uintptr_t>(scratch) / sizeof(float)) % kLanes) % kLanes;
   for (int64_t co = CO; co < panels * kMR; ++co)
     for (int64_t k = 0; k < K; ++k) wk[(co / kMR * K + k) * kMR + co % kMR] = 0.0f;
   for (int64_t co = 0; co < CO; ++co)
     for (int64_t k = 0; k < K; ++k) wk[(co / kMR * K + k) * kMR + co % kMR] = w[co * K + k];
+  float* bufs = wk + (panels * kMR * K + kLanes - 1) / kLanes * kLanes;
+  const int64_t R = band_rows(OH, threads), bstride = band_floats(C, OH, OW, kh, kw, threads);
   std::vector<float> ones(static_cast<size_t>(CO), 1.0f), zeros(static_cast<size_t>(CO), 0.0f);
   const float* sc = scale ? scale : ones.data();
   const float* sh = shift ? shift : zeros.data();
 
-  const int64_t work = OH * tiles;
+  // Input channels in chunks whose rows stay in L1 across the weight panels (see kChunkBytes).
+  const int64_t chunk_max = std::max<int64_t>(1, kChunkBytes / (kh * (3 * kLanes + kw - 1) * int64_t(sizeof(float))));
+  const int64_t nchunks = (C + chunk_max - 1) / chunk_max, chunk = (C + nchunks - 1) / nchunks;
+  const int relu = act == 1 ? kRelu : 0;
+  const int64_t nbands = (OH + R - 1) / R;
   const bool par = threads > 1 && CO * K * OH * OW >= (int64_t(1) << 18);
 #pragma omp parallel for num_threads(threads) schedule(static) if (par)
-  for (int64_t job = 0; job < work; ++job) {
-    int64_t oh = job / tiles, t = job % tiles, ow0 = t * kNR;
-    int n = static_cast<int>(std::min<int64_t>(kNR, OW - ow0));
-    const float* xrow = xp + oh * wp + ow0;  // (c, ki, kj) offsets added by the kernel
-    for (int64_t p = 0; p < panels; ++p) {
-      int m = static_cast<int>(std::min<int64_t>(kMR, CO - p * kMR));
-      float* o = out + (p * kMR * OH + oh) * OW + ow0;
-      tile(wk + p * K * kMR, xrow, C, kh, kw, plane, wp, o, OH * OW, m, n, sc + p * kMR, sh + p * kMR,
-           act == 1);
-      if (act == 2) gemm_detail::row_epilogue_f32(o, OH * OW, m, n, nullptr, nullptr, nullptr, 2);
-    }
+  for (int64_t band = 0; band < nbands; ++band) {
+#ifdef _OPENMP
+    float* xp = bufs + omp_get_thread_num() * bstride;
+#else
+    float* xp = bufs;
+#endif
+    // The band's padded rows: rows cover every (oh + ki), columns every (ow + kj) of whole tiles, zeros outside x;
+    // rows of whole vectors so the kj = 0 loads do not split cache lines.
+    const int64_t r0 = band * R, r1 = std::min(OH, r0 + R), hb = r1 - r0 + kh - 1, plane = hb * wp;
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t r = 0; r < hb; ++r) {
+        float* d = xp + c * plane + r * wp;
+        int64_t ih = r0 + r - pt;
+        if (ih < 0 || ih >= H) {
+          std::memset(d, 0, sizeof(float) * wp);
+          continue;
+        }
+        int64_t n = std::min<int64_t>(W, wp - pl);  // source columns that fit
+        std::memset(d, 0, sizeof(float) * pl);
+        std::memcpy(d + pl, x + (c * H + ih) * W, sizeof(float) * n);
+        std::memset(d + pl + n, 0, sizeof(float) * (wp - pl - n));
+      }
+    // Two output rows at a time: each weight panel is read once from L2 for both (their input rows overlap).
+    for (int64_t oh0 = r0; oh0 < r1; oh0 += 2)
+      for (const ColTile& ct : tiles) {
+        RowTileFn tile = ct.nv == 3 ? tile3 : tile2;
+        int n = static_cast<int>(std::min<int64_t>(ct.nv * kLanes, OW - ct.ow0));
+        for (int64_t c0 = 0; c0 < C; c0 += chunk) {
+          const int64_t cc = std::min(chunk, C - c0);
+          const int flags = (c0 > 0 ? kContinue : 0) | (c0 + cc == C ? kFinish | relu : 0);
+          for (int64_t p = 0; p < panels; ++p) {
+            int m = static_cast<int>(std::min<int64_t>(kMR, CO - p * kMR));
+            for (int64_t oh = oh0; oh < std::min(oh0 + 2, r1); ++oh) {
+              const float* xrow = xp + c0 * plane + (oh - r0) * wp + ct.ow0;  // (c, ki, kj) added by the kernel
+              float* o = out + (p * kMR * OH + oh) * OW + ct.ow0;
+              tile(wk + (p * K + c0 * kh * kw) * kMR, xrow, cc, kh, kw, plane, wp, o, OH * OW, m, n, sc + p * kMR,
+                   sh + p * kMR, flags);
+              if (act == 2 && (flags & kFinish))
+                gemm_detail::row_epilogue_f32(o, OH * OW, m, n, nullptr, nullptr, nullptr, 2);
+            }
+          }
+        }
+      }
   }
 }
 

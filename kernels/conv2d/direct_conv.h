@@ -1,16 +1,20 @@
 // Direct (im2col-free) CPU convolution for stride-1, groups-1 float convolutions: the image is zero-padded once and
-// its row segments are read in place by an AVX-512 micro-kernel (direct_conv_avx512.cpp) that keeps 8 output
-// channels x 32 output columns of one row in registers over the whole reduction (c, ki, kj). Used by conv2d's
+// its row segments are read in place by AVX-512 micro-kernels (direct_conv_avx512.cpp) that keep 8 output
+// channels x 48 (or 32) output columns of one row in registers over the reduction (c, ki, kj), a chunk of input
+// channels at a time so the chunk's rows stay in L1 for all output-channel panels. Used by conv2d's
 // forward, its inference epilogue (BN + act) and the stride-1 grad_x (a full conv of G with flipped weights).
 #pragma once
 #include <cstdint>
 
 namespace cq::kernels::direct_conv {
 
+// Row-tile flags: continue a sum already in out (a later channel chunk), finish it (scale, shift, ReLU).
+enum RowTileFlags : int { kRelu = 1, kContinue = 2, kFinish = 4 };
 using RowTileFn = void (*)(const float* w, const float* x, int64_t C, int64_t kh, int64_t kw, int64_t plane,
                            int64_t wp, float* out, int64_t ldo, int m, int n, const float* scale, const float* shift,
-                           bool relu);
-RowTileFn row_tile_avx512();  // nullptr when the build cannot produce it
+                           int flags);
+// The 8 x (nv * 16) tile (nv 2 or 3) for kernel width kw; nullptr when the build cannot produce it.
+RowTileFn row_tile_avx512(int nv, int64_t kw);
 
 // Whether the direct path runs here (AVX-512 present) for a float conv with this geometry.
 bool available();
@@ -19,9 +23,9 @@ bool available();
 // x [C, H, W] with w [CO, C, kh, kw] and pads (pt, pl) (OH, OW given; the bottom/right padding follows from them).
 // scale/shift nullptr: 1 and 0 (plain conv; a bias goes in shift). act 0 identity, 1 relu, 2 silu. Rows are split
 // over threads; every output element sums (c, ki, kj) in order: bit-identical for any thread count.
-// scratch: scratch_floats(...) floats for the padded image and the packed weights (from the caller's caching
-// allocator: a fresh buffer per call would page-fault on every large conv).
-int64_t scratch_floats(int64_t C, int64_t CO, int64_t OH, int64_t OW, int64_t kh, int64_t kw);
+// scratch: scratch_floats(..., threads) floats for the packed weights and each thread's padded band of rows (from
+// the caller's caching allocator: a fresh buffer per call would page-fault on every large conv).
+int64_t scratch_floats(int64_t C, int64_t CO, int64_t OH, int64_t OW, int64_t kh, int64_t kw, int threads);
 void conv_stride1(const float* x, int64_t C, int64_t H, int64_t W, const float* w, int64_t CO, int64_t kh, int64_t kw,
                   int64_t pt, int64_t pl, float* out, int64_t OH, int64_t OW, const float* scale, const float* shift,
                   int act, float* scratch, int threads);

@@ -345,6 +345,24 @@ TEST(CudaConv2d, Deterministic) {
 // Float32 forward and backward against the same op in float64, on shapes whose weight gradient takes the GEMM's
 // NT-dot form (long pixel axis; both the streamed-B and shared-B branches) and the implicit-GEMM paths. The f32 error
 // bound is a few hundred ulps of the largest value: real indexing bugs give O(1).
+// The direct kernel's threads take bands of rows (band height from the thread count) and sum the input channels
+// in chunks: the bits must not depend on either.
+TEST(Conv2d, DirectKernelBandsAndChunksThreadInvariant) {
+  std::vector<std::vector<float>> res[3];
+  Conv2dParams p;
+  p.pad_l = p.pad_r = p.pad_t = p.pad_b = 1;
+  for (int t = 0; t < 3; ++t) {
+    Context ctx = make_ctx(t + 1);
+    Tensor x = ctx.randn({1, 70, 21, 80}).set_requires_grad();
+    Tensor w = ctx.randn({20, 70, 3, 3}).set_requires_grad();
+    Tensor y = conv2d(x, w, Tensor(), p);
+    y.backward(ctx.randn(y.shape()));
+    res[t] = {y.to_vector<float>(), x.grad().to_vector<float>(), w.grad().to_vector<float>()};
+  }
+  for (int t = 1; t < 3; ++t)
+    for (size_t i = 0; i < res[0].size(); ++i) EXPECT_TRUE(res[0][i] == res[t][i]) << (t + 1) << " threads, tensor " << i;
+}
+
 TEST(Conv2d, Float32PathsMatchFloat64) {
   Context ctx = cq::testing::make_ctx(2, 9);
   struct C {
@@ -354,7 +372,9 @@ TEST(Conv2d, Float32PathsMatchFloat64) {
                {{2, 16, 48, 48}, {8, 16, 1, 1}, 1, 0}, {{2, 4, 48, 48}, {32, 4, 1, 1}, 1, 0},
                {{2, 6, 41, 37}, {5, 6, 3, 3}, 2, 1},
                // the direct (im2col-free) stride-1 kernel: rows of 64 and 96 columns, partial channel panel, 5x5
-               {{2, 9, 13, 64}, {11, 9, 3, 3}, 1, 1},  {{1, 4, 7, 96}, {17, 4, 5, 5}, 1, 2}};
+               {{2, 9, 13, 64}, {11, 9, 3, 3}, 1, 1},  {{1, 4, 7, 96}, {17, 4, 5, 5}, 1, 2},
+               // ... with input channels in three L1 chunks and rows of one 48- and two 32-column tiles
+               {{1, 70, 11, 112}, {10, 70, 3, 3}, 1, 1}};
   for (const C& c : cases) {
     Conv2dParams p;
     p.stride_h = p.stride_w = c.stride;

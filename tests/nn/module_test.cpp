@@ -201,7 +201,10 @@ TEST(Layers, ConvBnForwardFusedMatchesTwoOps) {
   } cases[] = {{5, 7, 3, 1, 1, 1, false, NormAct::relu},
                {6, 9, 3, 2, 0, 1, true, NormAct::silu},
                {16, 24, 1, 1, 0, 0, false, NormAct::identity},
-               {3, 32, 3, 2, 1, 1, false, NormAct::silu}};
+               {3, 32, 3, 2, 1, 1, false, NormAct::silu},
+               // the direct kernel's fused epilogue after input channels summed in chunks
+               {40, 16, 3, 1, 1, 1, true, NormAct::relu},
+               {40, 9, 3, 1, 1, 1, false, NormAct::silu}};
   for (const C& c : cases) {
     Conv2dParams p;
     p.stride_h = p.stride_w = c.stride;
