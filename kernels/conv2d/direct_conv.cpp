@@ -17,29 +17,13 @@
 
 namespace cq::kernels::direct_conv {
 
-bool available() { return cpu_isa() == CpuIsa::avx512 && row_tile_avx512(2, 3) != nullptr; }
+bool available() { return cpu_isa() == CpuIsa::avx512 && slot_tile_avx512(3) != nullptr; }
 
 namespace {
 constexpr int kMR = 8, kLanes = 16;
 // Input bytes of one channel chunk's rows for a 48-wide tile: kept within about half of a 48 KiB L1 so the rows
 // stay there while every 8-channel weight panel passes over them.
 constexpr int64_t kChunkBytes = 20 * 1024;
-
-// Output columns as tiles of 3 vectors (48) where possible and 2 (32) to fill: 256 = 4 x 48 + 2 x 32.
-struct ColTile {
-  int64_t ow0;
-  int nv;
-};
-std::vector<ColTile> col_tiles(int64_t OW) {
-  int64_t t = (OW + kLanes - 1) / kLanes;
-  std::vector<ColTile> tiles;
-  int64_t threes = t <= 2 ? 0 : t % 3 == 1 ? t / 3 - 1 : t / 3;
-  int64_t twos = t <= 2 ? 1 : (t - 3 * threes) / 2;
-  int64_t ow0 = 0;
-  for (int64_t i = 0; i < threes; ++i, ow0 += 3 * kLanes) tiles.push_back({ow0, 3});
-  for (int64_t i = 0; i < twos; ++i, ow0 += 2 * kLanes) tiles.push_back({ow0, 2});
-  return tiles;
-}
 
 // Padded row length: every tile's columns plus the window, rounded to whole vectors so rows start 64-byte aligned.
 int64_t padded_width(int64_t OW, int64_t kw) {
@@ -68,11 +52,10 @@ int64_t scratch_floats(int64_t C, int64_t CO, int64_t OH, int64_t OW, int64_t kh
 void conv_stride1(const float* x, int64_t C, int64_t H, int64_t W, const float* w, int64_t CO, int64_t kh, int64_t kw,
                   int64_t pt, int64_t pl, float* out, int64_t OH, int64_t OW, const float* scale, const float* shift,
                   int act, float* scratch, int threads) {
-  RowTileFn tile3 = row_tile_avx512(3, kw), tile2 = row_tile_avx512(2, kw);
-  CQ_CHECK(tile2 && tile3 && cpu_isa() == CpuIsa::avx512, "direct conv: needs AVX-512");
+  SlotTileFn tile = slot_tile_avx512(kw);
+  CQ_CHECK(tile && cpu_isa() == CpuIsa::avx512, "direct conv: needs AVX-512");
   CQ_CHECK(pt >= 0 && pl >= 0, "direct conv: negative padding");
   threads = std::max(threads, 1);
-  const std::vector<ColTile> tiles = col_tiles(OW);
   const int64_t wp = padded_width(OW, kw);
   // Weights as 8-channel panels at the (64-byte aligned) start of the scratch: wk[panel][k][i], k = (c, ki, kj),
   // zero rows past CO. Then one band buffer per thread.
@@ -117,27 +100,35 @@ void conv_stride1(const float* x, int64_t C, int64_t H, int64_t W, const float* 
         std::memcpy(d + pl, x + (c * H + ih) * W, sizeof(float) * n);
         std::memset(d + pl + n, 0, sizeof(float) * (wp - pl - n));
       }
-    // Two output rows at a time: each weight panel is read once from L2 for both (their input rows overlap).
-    for (int64_t oh0 = r0; oh0 < r1; oh0 += 2)
-      for (const ColTile& ct : tiles) {
-        RowTileFn tile = ct.nv == 3 ? tile3 : tile2;
-        int n = static_cast<int>(std::min<int64_t>(ct.nv * kLanes, OW - ct.ow0));
-        for (int64_t c0 = 0; c0 < C; c0 += chunk) {
-          const int64_t cc = std::min(chunk, C - c0);
-          const int flags = (c0 > 0 ? kContinue : 0) | (c0 + cc == C ? kFinish | relu : 0);
-          for (int64_t p = 0; p < panels; ++p) {
-            int m = static_cast<int>(std::min<int64_t>(kMR, CO - p * kMR));
-            for (int64_t oh = oh0; oh < std::min(oh0 + 2, r1); ++oh) {
-              const float* xrow = xp + c0 * plane + (oh - r0) * wp + ct.ow0;  // (c, ki, kj) added by the kernel
-              float* o = out + (p * kMR * OH + oh) * OW + ct.ow0;
-              tile(wk + (p * K + c0 * kh * kw) * kMR, xrow, cc, kh, kw, plane, wp, o, OH * OW, m, n, sc + p * kMR,
-                   sh + p * kMR, flags);
-              if (act == 2 && (flags & kFinish))
-                gemm_detail::row_epilogue_f32(o, OH * OW, m, n, nullptr, nullptr, nullptr, 2);
-            }
-          }
+    // The band's output vectors (16 columns of one row) in row-major order, three per tile: a row's last one or
+    // two join the next row's first (unused slots of the band's last tile have an empty mask).
+    const int64_t vecs = (OW + kLanes - 1) / kLanes, nslots = (r1 - r0) * vecs;
+    for (int64_t s0 = 0; s0 < nslots; s0 += 3) {
+      int64_t xoff[3], ooff[3];
+      unsigned mask[3];
+      int cols[3];
+      for (int v = 0; v < 3; ++v) {
+        const int64_t sl = std::min(s0 + v, nslots - 1), oh = r0 + sl / vecs, ow0 = sl % vecs * kLanes;
+        xoff[v] = (oh - r0) * wp + ow0;
+        ooff[v] = oh * OW + ow0;
+        cols[v] = s0 + v < nslots ? static_cast<int>(std::min<int64_t>(kLanes, OW - ow0)) : 0;
+        mask[v] = (1u << cols[v]) - 1;
+      }
+      for (int64_t c0 = 0; c0 < C; c0 += chunk) {
+        const int64_t cc = std::min(chunk, C - c0);
+        const int flags = (c0 > 0 ? kContinue : 0) | (c0 + cc == C ? kFinish | relu : 0);
+        for (int64_t p = 0; p < panels; ++p) {
+          const int m = static_cast<int>(std::min<int64_t>(kMR, CO - p * kMR));
+          float* o = out + p * kMR * OH * OW;
+          tile(wk + (p * K + c0 * kh * kw) * kMR, xp + c0 * plane, xoff, cc, kh, kw, plane, wp, o, ooff, mask,
+               OH * OW, m, sc + p * kMR, sh + p * kMR, flags);
+          if (act == 2 && (flags & kFinish))
+            for (int v = 0; v < 3; ++v)
+              if (cols[v] > 0)
+                gemm_detail::row_epilogue_f32(o + ooff[v], OH * OW, m, cols[v], nullptr, nullptr, nullptr, 2);
         }
       }
+    }
   }
 }
 

@@ -1,6 +1,6 @@
-// Direct (im2col-free) CPU convolution for stride-1, groups-1 float convolutions: the image is zero-padded once and
-// its row segments are read in place by AVX-512 micro-kernels (direct_conv_avx512.cpp) that keep 8 output
-// channels x 48 (or 32) output columns of one row in registers over the reduction (c, ki, kj), a chunk of input
+// Direct (im2col-free) CPU convolution for stride-1, groups-1 float convolutions: each thread zero-pads a band of
+// rows at a time and their segments are read in place by an AVX-512 micro-kernel (direct_conv_avx512.cpp) that keeps 8 output
+// channels x 3 vectors of 16 output columns in registers over the reduction (c, ki, kj), a chunk of input
 // channels at a time so the chunk's rows stay in L1 for all output-channel panels. Used by conv2d's
 // forward, its inference epilogue (BN + act) and the stride-1 grad_x (a full conv of G with flipped weights).
 #pragma once
@@ -8,13 +8,14 @@
 
 namespace cq::kernels::direct_conv {
 
-// Row-tile flags: continue a sum already in out (a later channel chunk), finish it (scale, shift, ReLU).
-enum RowTileFlags : int { kRelu = 1, kContinue = 2, kFinish = 4 };
-using RowTileFn = void (*)(const float* w, const float* x, int64_t C, int64_t kh, int64_t kw, int64_t plane,
-                           int64_t wp, float* out, int64_t ldo, int m, int n, const float* scale, const float* shift,
-                           int flags);
-// The 8 x (nv * 16) tile (nv 2 or 3) for kernel width kw; nullptr when the build cannot produce it.
-RowTileFn row_tile_avx512(int nv, int64_t kw);
+// Tile flags: continue a sum already in out (a later channel chunk), finish it (scale, shift, ReLU).
+enum TileFlags : int { kRelu = 1, kContinue = 2, kFinish = 4 };
+// 8 output channels x 3 slots of 16 columns, slot v reading x + xoff[v] and writing out + ooff[v] under the lane
+// mask mask[v] (direct_conv_avx512.cpp); for kernel width kw; nullptr when the build cannot produce it.
+using SlotTileFn = void (*)(const float* w, const float* x, const int64_t* xoff, int64_t C, int64_t kh, int64_t kw,
+                            int64_t plane, int64_t wp, float* out, const int64_t* ooff, const unsigned* mask,
+                            int64_t ldo, int m, const float* scale, const float* shift, int flags);
+SlotTileFn slot_tile_avx512(int64_t kw);
 
 // Whether the direct path runs here (AVX-512 present) for a float conv with this geometry.
 bool available();
