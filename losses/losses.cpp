@@ -1,7 +1,11 @@
-// Losses as compositions of engine ops: autograd derives every gradient from the ops' own backward rules, so the
-// loss code holds no hand-written derivative to get wrong. The f32 sums accumulate in double inside cq::sum/mean,
-// which keeps the 1e-5 relative parity with PyTorch at realistic image sizes.
+// Losses as compositions of engine ops: autograd derives every gradient from the ops' own backward rules, so these
+// definitions hold no hand-written derivative to get wrong. The f32 sums accumulate in double inside cq::sum/mean,
+// which keeps the 1e-5 relative parity with PyTorch at realistic image sizes. The one exception is the DC loss of
+// training on the CPU, which runs fused (dc_loss_fused.h: one pass forward, one backward, a hand-written gradient
+// tested against this composition).
 #include "losses/losses.h"
+
+#include "losses/dc_loss_fused.h"
 
 #include "kernels/elementwise/elementwise.h"
 #include "kernels/reduce/reduce.h"
@@ -74,8 +78,14 @@ DiceTerms dice_loss_terms(const Tensor& logits, const Tensor& target) {
 
 Tensor dice_loss(const Tensor& logits, const Tensor& target) { return dice_loss_terms(logits, target).loss; }
 
+Tensor dc_loss_composed(const Tensor& logits, const Tensor& target) {
+  check_inputs("dc_loss", logits, target);
+  return cross_entropy_checked(logits, target) + dice_checked(logits, target).loss;
+}
+
 Tensor dc_loss(const Tensor& logits, const Tensor& target) {
   check_inputs("dc_loss", logits, target);
+  if (dc_loss_fused_supported(logits)) return dc_loss_fused(logits, target);
   return cross_entropy_checked(logits, target) + dice_checked(logits, target).loss;
 }
 
@@ -95,8 +105,12 @@ CqgTerms cqg_loss(const Tensor& target, const Tensor& logits1, const Tensor& log
   CQ_CHECK(logits1.shape() == logits2.shape() && logits1.dtype() == logits2.dtype(), "cqg_loss: logits1 ",
            logits1.describe(), " and logits2 ", logits2.describe(), " must have one shape and dtype");
   CqgTerms t;
-  t.dc1 = cross_entropy_checked(logits1, target) + dice_checked(logits1, target).loss;
-  t.dc2 = cross_entropy_checked(logits2, target) + dice_checked(logits2, target).loss;
+  auto dc = [&](const Tensor& logits) {
+    return dc_loss_fused_supported(logits) ? dc_loss_fused(logits, target)
+                                           : cross_entropy_checked(logits, target) + dice_checked(logits, target).loss;
+  };
+  t.dc1 = dc(logits1);
+  t.dc2 = dc(logits2);
   t.mse = mse(logits1, logits2);
   t.total = t.dc1 * w.l1 + t.dc2 * w.l2 + t.mse * w.l3;
   return t;

@@ -26,8 +26,11 @@ struct DiceTerms {
 DiceTerms dice_loss_terms(const Tensor& logits, const Tensor& target);
 Tensor dice_loss(const Tensor& logits, const Tensor& target);
 
-// DC(y, logits) = cross_entropy + dice_loss (the supervised term of every model in the paper).
+// DC(y, logits) = cross_entropy + dice_loss (the supervised term of every model in the paper). On the CPU one fused
+// op (dc_loss_fused.h); dc_loss_composed is the same loss built from the two definitions above (the reference the
+// fused op is tested against, and what other devices run).
 Tensor dc_loss(const Tensor& logits, const Tensor& target);
+Tensor dc_loss_composed(const Tensor& logits, const Tensor& target);
 
 // F.mse_loss(a, b): mean over all elements of (a - b)^2; same shape, dtype and device; gradient flows to both.
 Tensor mse(const Tensor& a, const Tensor& b);

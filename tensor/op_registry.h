@@ -42,6 +42,8 @@ inline constexpr OpInfo kOps[] = {
     {"batch_norm", "norm", true}, {"layer_norm", "norm", true}, {"batch_norm_act", "norm", true},
     // nn/sync_batch_norm (data parallel: statistics summed over the process group)
     {"sync_batch_norm_act", "nn", true},
+    // losses/dc_loss_fused (the CPU DC loss as one op)
+    {"dc_loss", "losses", true},
     // kernels/pool
     {"global_avg_pool2d", "pool", true}, {"upsample_nearest2d", "pool", true},
     // kernels/shape
