@@ -18,6 +18,7 @@
 #include "kernels/reduce/reduce.h"
 #include "kernels/shape/shape.h"
 #include "kernels/softmax/softmax.h"
+#include "losses/losses.h"
 #include "tensor/context.h"
 #include "tensor/sum_to.h"
 
@@ -230,6 +231,10 @@ inline std::vector<OpCase> all_op_cases() {
                   [](const V& i) { return index_select(i[0], 0, i[1]); }));
   v.push_back(one("one_hot", "one_hot", 0, [](Context& c) { return V{c.randint(0, 5, {3, 7})}; },
                   [](const V& i) { return one_hot(i[0], 5); }));
+  // The fused CPU DC loss against the GPU's composed one (softmax, log_softmax, gather, one_hot, sums).
+  v.push_back(one("dc_loss", "dc_loss", 1e-5,
+                  [](Context& c) { return V{leaf(c.randn({2, 4, 5, 6})), c.randint(0, 4, {2, 5, 6})}; },
+                  [](const V& i) { return losses::dc_loss(i[0], i[1]); }));
   return v;
 }
 
