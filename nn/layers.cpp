@@ -7,6 +7,7 @@
 #include "kernels/matmul/matmul.h"
 #include "kernels/norm/norm.h"
 #include "kernels/norm/norm_act.h"
+#include "kernels/pool/channel_gate.h"
 #include "kernels/pool/pool.h"
 #include "nn/init.h"
 #include "nn/sync_batch_norm.h"
@@ -129,7 +130,7 @@ Tensor drop_path(Context& ctx, const Tensor& x, double p, bool training) {
 Tensor squeeze_excite(const Tensor& x, Conv2d& reduce, Conv2d& expand, const std::string& act) {
   Activation a(act);
   Tensor s = expand.forward(a.forward(reduce.forward(global_avg_pool2d(x))));
-  return mul(x, sigmoid(s));
+  return channel_gate(x, s);  // = mul(x, sigmoid(s)), one op on the CPU
 }
 
 Sequential& Sequential::add(std::shared_ptr<Layer> m) {

@@ -45,7 +45,7 @@ inline constexpr OpInfo kOps[] = {
     // losses/dc_loss_fused (the CPU DC loss as one op)
     {"dc_loss", "losses", true},
     // kernels/pool
-    {"global_avg_pool2d", "pool", true}, {"upsample_nearest2d", "pool", true},
+    {"global_avg_pool2d", "pool", true}, {"upsample_nearest2d", "pool", true}, {"channel_gate", "pool", true},
     // kernels/shape
     {"concat", "shape", true}, {"pad", "shape", true}, {"roll", "shape", true}, {"gather", "shape", true},
     {"index_select", "shape", true}, {"one_hot", "shape", false},

@@ -13,6 +13,7 @@
 #include "kernels/matmul/matmul.h"
 #include "kernels/norm/norm.h"
 #include "kernels/norm/norm_act.h"
+#include "kernels/pool/channel_gate.h"
 #include "kernels/pool/pool.h"
 #include "nn/sync_batch_norm.h"
 #include "kernels/reduce/reduce.h"
@@ -231,6 +232,9 @@ inline std::vector<OpCase> all_op_cases() {
                   [](const V& i) { return index_select(i[0], 0, i[1]); }));
   v.push_back(one("one_hot", "one_hot", 0, [](Context& c) { return V{c.randint(0, 5, {3, 7})}; },
                   [](const V& i) { return one_hot(i[0], 5); }));
+  v.push_back(one("channel_gate", "channel_gate", 1e-6,
+                  [](Context& c) { return V{leaf(c.randn({2, 3, 4, 5})), leaf(c.randn({2, 3, 1, 1}))}; },
+                  [](const V& i) { return channel_gate(i[0], i[1]); }));
   // The fused CPU DC loss against the GPU's composed one (softmax, log_softmax, gather, one_hot, sums).
   v.push_back(one("dc_loss", "dc_loss", 1e-5,
                   [](Context& c) { return V{leaf(c.randn({2, 4, 5, 6})), c.randint(0, 4, {2, 5, 6})}; },
