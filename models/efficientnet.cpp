@@ -83,6 +83,8 @@ Tensor MBConvBlock::forward(const Tensor& input, double drop_rate) {
   if (expand_conv_) x = nn::conv_bn_forward(*expand_conv_, *bn0_, x);
   x = bn1_->forward(depthwise_->forward(x));
   x = nn::squeeze_excite(x, *se_reduce_, *se_expand_, "silu");
+  // In evaluation the skip is added in the projection's epilogue (drop-connect is the identity there).
+  if (cfg_.residual() && !is_training()) return nn::conv_bn_forward(*project_, *bn2_, x, input);
   x = nn::conv_bn_forward(*project_, *bn2_, x);
   if (cfg_.residual()) {
     // lukemelas applies drop-connect only where the skip exists, and only in training.

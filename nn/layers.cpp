@@ -44,11 +44,16 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
   return batch_norm_act(x, weight, bias, running_mean, running_var, is_training(), momentum, eps, act);
 }
 
-Tensor conv_bn_forward(Conv2d& conv, BatchNorm2d& bn, const Tensor& x) {
+Tensor conv_bn_forward(Conv2d& conv, BatchNorm2d& bn, const Tensor& x) { return conv_bn_forward(conv, bn, x, Tensor()); }
+
+Tensor conv_bn_forward(Conv2d& conv, BatchNorm2d& bn, const Tensor& x, const Tensor& residual) {
   bool fusable = !bn.is_training() && !x.runtime().grad_enabled() && x.device().is_cpu() &&
                  x.dtype() == DType::f32 && conv.weight.dtype() == DType::f32 && conv.params.groups == 1 &&
-                 bn.running_mean.dtype() == DType::f32;
-  if (!fusable) return bn.forward(conv.forward(x));
+                 bn.running_mean.dtype() == DType::f32 && (!residual.defined() || residual.dtype() == DType::f32);
+  if (!fusable) {
+    Tensor y = bn.forward(conv.forward(x));
+    return residual.defined() ? add(y, residual) : y;
+  }
   // scale = gamma / sqrt(var + eps), shift = beta - mean * scale (+ scale * conv bias), in double then rounded once.
   int64_t C = conv.weight.shape()[0];
   CQ_CHECK(bn.weight.numel() == C, "conv_bn_forward: BatchNorm2d has ", bn.weight.numel(), " channels but the conv has ",
@@ -67,7 +72,7 @@ Tensor conv_bn_forward(Conv2d& conv, BatchNorm2d& bn, const Tensor& x) {
     shift.data<float>()[c] = static_cast<float>(sh[c]);
   }
   int act = bn.act == NormAct::relu ? 1 : bn.act == NormAct::silu ? 2 : 0;
-  return conv2d_scale_shift_act(x, conv.weight, scale, shift, act, conv.params);
+  return conv2d_scale_shift_act(x, conv.weight, scale, shift, act, conv.params, residual);
 }
 
 Linear::Linear(Context& ctx, int64_t in, int64_t out, bool has_bias) {

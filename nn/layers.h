@@ -46,6 +46,8 @@ class BatchNorm2d : public Layer {
 // wanted, CPU f32, groups 1) it runs as one fused op, conv2d_scale_shift_act: the BN's affine and activation are
 // applied to each GEMM tile while it is in cache instead of in a second pass over memory. Otherwise the two ops.
 Tensor conv_bn_forward(Conv2d& conv, BatchNorm2d& bn, const Tensor& x);
+// bn(conv(x)) + residual (a block's skip connection): on the fused path the add happens in the same pass.
+Tensor conv_bn_forward(Conv2d& conv, BatchNorm2d& bn, const Tensor& x, const Tensor& residual);
 
 class Linear : public Layer {
  public:

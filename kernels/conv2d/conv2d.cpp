@@ -79,7 +79,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
 }
 
 Tensor conv2d_scale_shift_act(const Tensor& x, const Tensor& w, const Tensor& scale, const Tensor& shift, int act,
-                              const Conv2dParams& p) {
+                              const Conv2dParams& p, const Tensor& residual) {
   check_args(x, w, Tensor(), p);
   CQ_CHECK(!(x.runtime().grad_enabled() && (x.requires_grad() || w.requires_grad())),
            "conv2d_scale_shift_act: inference only, but x or w needs a gradient (use conv2d + batch_norm)");
@@ -95,7 +95,15 @@ Tensor conv2d_scale_shift_act(const Tensor& x, const Tensor& w, const Tensor& sc
   Tensor xc = x.detach().contiguous(), wc = w.detach().contiguous();
   Tensor sc = scale.detach().contiguous(), sh = shift.detach().contiguous();
   Tensor out = x.new_empty({x.shape()[0], CO, OH, OW});
-  kernels::conv2d_scale_shift_act_cpu(out, xc, wc, sc.data<float>(), sh.data<float>(), act, p);
+  Tensor rc;
+  if (residual.defined()) {
+    CQ_CHECK(residual.shape() == out.shape() && residual.dtype() == DType::f32 && residual.device().is_cpu(),
+             "conv2d_scale_shift_act: residual ", residual.describe(), " must be f32 ", shape_str(out.shape()),
+             " on the CPU (the output's)");
+    rc = residual.detach().contiguous();
+  }
+  kernels::conv2d_scale_shift_act_cpu(out, xc, wc, sc.data<float>(), sh.data<float>(), act, p,
+                                      rc.defined() ? rc.data<float>() : nullptr);
   return out;
 }
 

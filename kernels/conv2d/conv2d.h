@@ -20,9 +20,11 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
 // Inference only (no autograd record; refuses inputs that would need gradients): act(scale[c] * conv2d(x, w)[c] +
 // shift[c]) in one pass, the per-channel affine and activation applied to each GEMM tile while it is in cache. This
 // is conv + eval-mode BatchNorm (+ ReLU/SiLU) with scale = gamma / sqrt(var + eps), shift = beta - mean * scale.
-// act: 0 identity, 1 relu, 2 silu. CPU, f32, groups 1; scale and shift are [C_out] f32.
+// act: 0 identity, 1 relu, 2 silu. CPU, f32, groups 1; scale and shift are [C_out] f32. residual (optional, the
+// output's shape and dtype): added after the activation, in the same pass where the GEMM path runs (a block's skip
+// connection).
 Tensor conv2d_scale_shift_act(const Tensor& x, const Tensor& w, const Tensor& scale, const Tensor& shift, int act,
-                              const Conv2dParams& p);
+                              const Conv2dParams& p, const Tensor& residual = Tensor());
 
 namespace kernels {
 // All tensors contiguous and already shape-checked; bias may be undefined. out [N, C_out, OH, OW].
@@ -35,7 +37,7 @@ void conv2d_backward_cpu(const Tensor& g, const Tensor& x, const Tensor& w, cons
                          const Shape& w_shape, const Conv2dParams& p, const Tensor& gx, const Tensor& gw,
                          const Tensor& gb);
 void conv2d_scale_shift_act_cpu(const Tensor& out, const Tensor& x, const Tensor& w, const float* scale,
-                                const float* shift, int act, const Conv2dParams& p);
+                                const float* shift, int act, const Conv2dParams& p, const float* residual);
 #ifdef CQ_CUDA
 void conv2d_forward_cuda(const Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias,
                          const Conv2dParams& p);

@@ -162,7 +162,7 @@ void conv2d_forward_cpu(const Tensor& out, const Tensor& x, const Tensor& w, con
 }
 
 void conv2d_scale_shift_act_cpu(const Tensor& out, const Tensor& x, const Tensor& w, const float* scale,
-                                const float* shift, int act, const Conv2dParams& p) {
+                                const float* shift, int act, const Conv2dParams& p, const float* residual) {
   Geom g = geom_of(x.shape(), w.shape(), p);
   CQ_CHECK(g.G == 1 && x.dtype() == DType::f32, "conv2d_scale_shift_act: groups 1 and f32 only");
   if (out.numel() == 0) return;
@@ -178,9 +178,16 @@ void conv2d_scale_shift_act_cpu(const Tensor& out, const Tensor& x, const Tensor
   for (int64_t n = 0; n < g.N; ++n) {
     const float* xn = px + n * g.C * g.H * g.W;
     float* on = po + n * g.CO * P;
+    ep.residual = residual ? residual + n * g.CO * P : nullptr;
+    ep.ld_residual = P;
     if (dconv) {
       direct_conv::conv_stride1(xn, g.C, g.H, g.W, pw, g.CO, g.kh, g.kw, p.pad_t, p.pad_l, on, g.OH, g.OW, scale, shift,
                                 act, scratch.data<float>(), threads);
+      if (ep.residual) {  // (the direct kernel's epilogue has no residual: one extra pass over the output)
+        const float* rn = ep.residual;
+#pragma omp parallel for num_threads(threads) schedule(static) if (g.CO * P > (1 << 15))
+        for (int64_t i = 0; i < g.CO * P; ++i) on[i] = on[i] + rn[i];
+      }
     } else if (is_pointwise(g, p)) {
       gemm_cpu_ep(false, false, g.CO, P, Kg, pw, Kg, xn, P, on, P, ep, threads);
     } else {

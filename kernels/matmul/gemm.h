@@ -29,14 +29,17 @@ void gemm_cpu_implicit(bool trans_a, int64_t M, int64_t N, int64_t K, T alpha, c
                        const GemmBSource<T>& b, T beta, T* C, int64_t ldc, int threads);
 
 // An epilogue applied to C after its last K slab, while the tile is still in cache:
-// C[i, j] = act(scale[i] * C[i, j] + shift[i] + col_shift[j]) with any of the three pointers null (1, 0, 0);
-// act 0 identity, 1 relu, 2 silu, 3 gelu. Per-row scale/shift: conv + eval BatchNorm + activation in one pass;
-// per-column shift: a Linear layer's bias (and its activation). Float only.
+// C[i, j] = act(scale[i] * C[i, j] + shift[i] + col_shift[j]) + residual[i * ld_residual + j] with any of the four
+// pointers null (1, 0, 0, 0); act 0 identity, 1 relu, 2 silu, 3 gelu. Per-row scale/shift: conv + eval BatchNorm +
+// activation in one pass; per-column shift: a Linear layer's bias (and its activation); residual: a skip
+// connection added to the result (an MBConv block's output). Float only.
 struct GemmEpilogue {
   const float* scale = nullptr;
   const float* shift = nullptr;
   int act = 0;
   const float* col_shift = nullptr;
+  const float* residual = nullptr;
+  int64_t ld_residual = 0;
 };
 // C = epilogue(op(A) * op(B)) (alpha 1, beta 0; any K >= 1), and the same with an implicit B.
 void gemm_cpu_ep(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,

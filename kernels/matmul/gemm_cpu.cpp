@@ -183,7 +183,9 @@ void gemm_blocked(const MicroKernel<T>& uk, bool trans_a, int64_t M, int64_t N, 
             if (ep && s == n_slabs - 1)
               row_epilogue_f32(cp, ldc, m, n, ep->scale ? ep->scale + ic + ir : nullptr,
                                ep->shift ? ep->shift + ic + ir : nullptr,
-                               ep->col_shift ? ep->col_shift + jg + jr : nullptr, ep->act);
+                               ep->col_shift ? ep->col_shift + jg + jr : nullptr, ep->act,
+                               ep->residual ? ep->residual + (ic + ir) * ep->ld_residual + jg + jr : nullptr,
+                               ep->ld_residual);
           }
         }
       }

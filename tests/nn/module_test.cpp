@@ -231,6 +231,13 @@ TEST(Layers, ConvBnForwardFusedMatchesTwoOps) {
     double m = 0;
     for (double v : two_ops.to_vector<double>()) m = std::max(m, std::fabs(v));
     EXPECT_LT(cq::testing::max_abs_diff(fused, two_ops), 2e-6 * m) << "cin " << c.cin << " k " << c.k;
+    // With a skip connection added in the same pass (GEMM epilogue; a separate pass after the direct kernel).
+    {
+      auto ng = ctx.no_grad();
+      Tensor r = ctx.randn(two_ops.shape());
+      Tensor with_skip = nn::conv_bn_forward(conv, bn, x, r);
+      EXPECT_LT(cq::testing::max_abs_diff(with_skip, add(two_ops, r)), 2e-6 * (m + 5.0)) << "residual, cin " << c.cin;
+    }
     // With gradients wanted it is the two ops (a graph exists).
     Tensor xg = x.detach().set_requires_grad();
     Tensor y = nn::conv_bn_forward(conv, bn, xg);
