@@ -54,10 +54,10 @@ size_t Adam::index_of(const std::string& name) const {
 int64_t Adam::step_count(const std::string& name) const { return state_[index_of(name)].step; }
 
 void Adam::step() {
-  // CUDA parameters are collected and updated by one fused launch per (device, dtype) after the loop; the gradient
-  // copies stay alive in `keep` until then.
+  // Parameters are collected and updated after the loop: on the CPU one multi-tensor loop per dtype, on CUDA one
+  // fused launch per (device, dtype); the gradient copies stay alive in `keep` until then.
   std::vector<Tensor> keep;
-  std::vector<std::pair<Tensor, kernels::AdamTensorRef>> gpu;
+  std::vector<std::pair<Tensor, kernels::AdamTensorRef>> gpu, cpu;
   for (size_t i = 0; i < params_.size(); ++i) {
     const std::string& name = params_[i].first;
     const Tensor& p = params_[i].second;
@@ -76,13 +76,21 @@ void Adam::step() {
     adammath::StepScalars sc =
         adammath::step_scalars(opt_.lr, opt_.beta1, opt_.beta2, opt_.eps, opt_.weight_decay, opt_.amsgrad, s.step);
     if (p.numel() == 0) continue;
-    if (p.device().is_cuda()) {
-      keep.push_back(g);
-      gpu.push_back({p, {p.data_ptr(), g.data_ptr(), s.exp_avg.data_ptr(), s.exp_avg_sq.data_ptr(),
-                         sc.amsgrad ? s.max_exp_avg_sq.data_ptr() : nullptr, p.numel(), sc}});
-    } else {
-      kernels::adam_update_cpu(p, g, s.exp_avg, s.exp_avg_sq, s.max_exp_avg_sq, sc);
-    }
+    keep.push_back(g);
+    kernels::AdamTensorRef ref{p.data_ptr(), g.data_ptr(), s.exp_avg.data_ptr(), s.exp_avg_sq.data_ptr(),
+                               sc.amsgrad ? s.max_exp_avg_sq.data_ptr() : nullptr, p.numel(), sc};
+    (p.device().is_cuda() ? gpu : cpu).push_back({p, ref});
+  }
+  // CPU parameters: one multi-tensor update per dtype.
+  for (DType dt : {DType::f32, DType::f64}) {
+    std::vector<kernels::AdamTensorRef> group;
+    int threads = 1;
+    for (const auto& [p, ref] : cpu)
+      if (p.dtype() == dt) {
+        group.push_back(ref);
+        threads = p.runtime().threads();
+      }
+    if (!group.empty()) kernels::adam_update_multi_cpu(dt, group, threads);
   }
   // Group by device and dtype, keeping parameter order within a group (the update is per element, so grouping never
   // changes a value).

@@ -219,18 +219,26 @@ TEST(Adam, ResumeThroughCheckpointIsBitIdentical) {
 }
 
 TEST(Adam, DeterministicAcrossThreadCounts) {
-  std::vector<Tensor> out;
-  for (int threads : {1, 2}) {
+  // Several parameters, some above one 16K-element chunk of the multi-tensor loop, some tiny: the same bits for any
+  // thread count (and so for any assignment of chunks to threads).
+  const std::vector<int64_t> sizes{70000, 5, 40001, 17};
+  std::vector<std::vector<Tensor>> out;
+  for (int threads : {1, 2, 3}) {
     Context ctx = make_ctx(threads);
-    Tensor p = ctx.randn({70000}).set_requires_grad();  // above the parallel threshold
-    Adam opt({{"p", p}});
+    std::vector<std::pair<std::string, Tensor>> params;
+    for (size_t i = 0; i < sizes.size(); ++i)
+      params.push_back({"p" + std::to_string(i), ctx.randn({sizes[i]}).set_requires_grad()});
+    Adam opt(params);
     for (int s = 0; s < 2; ++s) {
-      p.set_grad(ctx.randn({70000}));
+      for (auto& kv : params) kv.second.set_grad(ctx.randn(kv.second.shape()));
       opt.step();
     }
-    out.push_back(p);
+    std::vector<Tensor> v;
+    for (auto& kv : params) v.push_back(kv.second);
+    out.push_back(v);
   }
-  expect_bits_equal(out[0], out[1], "p");
+  for (size_t t = 1; t < out.size(); ++t)
+    for (size_t i = 0; i < sizes.size(); ++i) expect_bits_equal(out[0][i], out[t][i], "p" + std::to_string(i));
 }
 
 TEST(Adam, Errors) {
