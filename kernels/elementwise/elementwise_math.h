@@ -95,12 +95,35 @@ CQ_HD double erf_fast(double x) { return ::erf(x); }
 // derivative is cheapest in terms of it, e.g. exp and sigmoid, avoids recomputing a transcendental).
 enum class Saved { none, input, output };
 
+// g where keep, +0 elsewhere (the value of keep ? g : 0, NaN and infinities of g included). On the host as a bit
+// mask: GCC leaves the select as a branch inside loops that also accumulate (BatchNorm+ReLU backward: 6 ns per
+// element on random signs, 0.9 ns as a mask).
+template <class T>
+CQ_HD T keep_or_zero(bool keep, T g) {
+#ifdef __CUDA_ARCH__
+  return keep ? g : T(0);
+#else
+  if constexpr (sizeof(T) == 4) {
+    uint32_t b;
+    memcpy(&b, &g, sizeof b);
+    b &= keep ? ~uint32_t(0) : uint32_t(0);
+    memcpy(&g, &b, sizeof b);
+  } else {
+    uint64_t b;
+    memcpy(&b, &g, sizeof b);
+    b &= keep ? ~uint64_t(0) : uint64_t(0);
+    memcpy(&g, &b, sizeof b);
+  }
+  return g;
+#endif
+}
+
 // ---- unary ops: operator()(x) is the forward, grad(g, s) the input gradient given upstream g and the saved s ----
 struct Relu {
   static constexpr Saved kSaved = Saved::output;
   // x < 0 ? 0 : x propagates NaN like PyTorch's relu.
   template <class T> CQ_HD T operator()(T x) const { return x < T(0) ? T(0) : x; }
-  template <class T> CQ_HD T grad(T g, T y) const { return y > T(0) ? g : T(0); }
+  template <class T> CQ_HD T grad(T g, T y) const { return keep_or_zero(y > T(0), g); }
 };
 struct Sigmoid {
   static constexpr Saved kSaved = Saved::output;

@@ -17,7 +17,7 @@ struct Identity {
 };
 // ew::Relu's derivative reads the output relu(z), which is positive exactly where z is: it takes z as well.
 struct Relu : ew::Relu {
-  template <class T> CQ_HD T grad(T g, T z) const { return z > T(0) ? g : T(0); }
+  template <class T> CQ_HD T grad(T g, T z) const { return ew::keep_or_zero(z > T(0), g); }
 };
 using Silu = ew::Silu;  // its derivative already reads the input z
 
