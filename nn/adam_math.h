@@ -56,24 +56,38 @@ CQ_HD double add_rn(double a, double b) {
 }
 
 // One element: updates p, m, v (and vmax when amsgrad; vmax may be null otherwise) in place from the gradient g.
-template <class T>
-CQ_HD void adam_update(T* p, T g, T* m, T* v, T* vmax, const StepScalars& s) {
+// kWd / kAms: whether weight decay / amsgrad apply, fixed at compile time so a CPU loop over elements has no branch
+// and vectorises; adam_update below picks the variant from s.
+template <bool kWd, bool kAms, class T>
+CQ_HD void adam_update_fixed(T* p, T g, T* m, T* v, T* vmax, const StepScalars& s) {
   const double pd = static_cast<double>(*p);
   double gd = static_cast<double>(g);
-  if (s.weight_decay != 0.0) gd = add_rn(gd, mul_rn(s.weight_decay, pd));
+  if constexpr (kWd) gd = add_rn(gd, mul_rn(s.weight_decay, pd));
   const T mt = static_cast<T>(add_rn(mul_rn(s.beta1, static_cast<double>(*m)), mul_rn(1.0 - s.beta1, gd)));
   const T vt = static_cast<T>(
       add_rn(mul_rn(s.beta2, static_cast<double>(*v)), mul_rn(mul_rn(1.0 - s.beta2, gd), gd)));
   *m = mt;
   *v = vt;
   double vh = static_cast<double>(vt);
-  if (s.amsgrad) {
+  if constexpr (kAms) {
     const T mx = *vmax > vt ? *vmax : vt;
     *vmax = mx;
     vh = static_cast<double>(mx);
   }
-  const double den = add_rn(sqrt(vh) / s.bc2_sqrt, s.eps);
+  const double den = add_rn(::sqrt(vh) / s.bc2_sqrt, s.eps);
   *p = static_cast<T>(add_rn(pd, -mul_rn(s.step_size, static_cast<double>(mt) / den)));
+}
+
+template <class T>
+CQ_HD void adam_update(T* p, T g, T* m, T* v, T* vmax, const StepScalars& s) {
+  const bool wd = s.weight_decay != 0.0;
+  if (s.amsgrad) {
+    if (wd) adam_update_fixed<true, true>(p, g, m, v, vmax, s);
+    else adam_update_fixed<false, true>(p, g, m, v, vmax, s);
+  } else {
+    if (wd) adam_update_fixed<true, false>(p, g, m, v, vmax, s);
+    else adam_update_fixed<false, false>(p, g, m, v, vmax, s);
+  }
 }
 
 }  // namespace cq::adammath

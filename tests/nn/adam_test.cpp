@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "kernels/elementwise/elementwise.h"
+#include "nn/adam_kernels.h"
 #include "nn/safetensors.h"
 #include "tensor/context.h"
 #include "tensor/cuda_backend.h"
@@ -239,6 +240,36 @@ TEST(Adam, DeterministicAcrossThreadCounts) {
   }
   for (size_t t = 1; t < out.size(); ++t)
     for (size_t i = 0; i < sizes.size(); ++i) expect_bits_equal(out[0][i], out[t][i], "p" + std::to_string(i));
+}
+
+// The CPU update loop is compiled per ISA (AVX-512 / AVX2 clones, vectorised); this test's own code is the baseline
+// x86-64 build (no FMA), so calling adammath::adam_update element by element here is the formula with every
+// operation rounded as written. The two must agree bit for bit for every variant (no contraction into FMAs in the
+// clones: that is also what keeps the CPU equal to the CUDA kernel).
+template <class T>
+void expect_multi_equals_scalar(DType dt) {
+  Context ctx = make_ctx(2);
+  const int64_t n = 40000;  // several chunks, a partial last one
+  for (int ams = 0; ams < 2; ++ams)
+    for (double wd : {0.0, 0.01}) {
+      std::vector<T> p0 = ctx.randn({n}, dt).template to_vector<T>(), g = ctx.randn({n}, dt).template to_vector<T>();
+      std::vector<T> m0 = ctx.randn({n}, dt).template to_vector<T>();
+      std::vector<T> v0 = ctx.rand({n}, 0.0, 2.0, dt).template to_vector<T>(), x0 = ctx.rand({n}, 0.0, 2.0, dt).template to_vector<T>();
+      auto s = adammath::step_scalars(1e-3, 0.9, 0.999, 1e-8, wd, ams != 0, 3);
+      std::vector<T> p1 = p0, m1 = m0, v1 = v0, x1 = x0;
+      for (int64_t i = 0; i < n; ++i) adammath::adam_update(&p1[i], g[i], &m1[i], &v1[i], ams ? &x1[i] : nullptr, s);
+      std::vector<T> p2 = p0, m2 = m0, v2 = v0, x2 = x0;
+      kernels::adam_update_multi_cpu(dt, {{p2.data(), g.data(), m2.data(), v2.data(), ams ? x2.data() : nullptr, n, s}}, 2);
+      EXPECT_EQ(0, std::memcmp(p1.data(), p2.data(), n * sizeof(T))) << dtype_name(dt) << " ams " << ams << " wd " << wd;
+      EXPECT_EQ(0, std::memcmp(m1.data(), m2.data(), n * sizeof(T)));
+      EXPECT_EQ(0, std::memcmp(v1.data(), v2.data(), n * sizeof(T)));
+      if (ams) EXPECT_EQ(0, std::memcmp(x1.data(), x2.data(), n * sizeof(T)));
+    }
+}
+
+TEST(Adam, VectorisedUpdateEqualsScalarFormulaBitwise) {
+  expect_multi_equals_scalar<float>(DType::f32);
+  expect_multi_equals_scalar<double>(DType::f64);
 }
 
 TEST(Adam, Errors) {
