@@ -56,8 +56,14 @@ inline void taps(const float*& w, const float* xr, const int64_t (&xo)[3], int64
   CQ_FMA3(WOFF, "20", "28", "15", "16", "17")                    \
   CQ_FMA3(WOFF, "24", "29", "18", "19", "20")                    \
   CQ_FMA3(WOFF, "28", "30", "21", "22", "23")
-#define CQ_ACC_MOVE(OP, R, OFF) OP " %%zmm" R ", " OFF "(%[acc])\n\t"
 #define CQ_ACC_LOAD(R, OFF) "vmovaps " OFF "(%[acc]), %%zmm" R "\n\t"
+#define CQ_ACC_STORE(R, OFF) "vmovaps %%zmm" R ", " OFF "(%[acc])\n\t"
+// M(register, byte offset) for the 24 accumulators zmm0..zmm23 at acc + 64 * register.
+#define CQ_ACC_ALL(M)                                                                                               \
+  M("0", "0") M("1", "64") M("2", "128") M("3", "192") M("4", "256") M("5", "320") M("6", "384") M("7", "448")    \
+  M("8", "512") M("9", "576") M("10", "640") M("11", "704") M("12", "768") M("13", "832") M("14", "896")          \
+  M("15", "960") M("16", "1024") M("17", "1088") M("18", "1152") M("19", "1216") M("20", "1280") M("21", "1344")   \
+  M("22", "1408") M("23", "1472")
 
 void reduce_3x3_asm(float* acc, const float* w, const float* x, const int64_t (&xo)[3], int64_t C, int64_t plane,
                     int64_t wp) {
@@ -66,12 +72,7 @@ void reduce_3x3_asm(float* acc, const float* w, const float* x, const int64_t (&
   const float* r1;
   const float* r2;
   asm volatile(
-      CQ_ACC_LOAD("0", "0") CQ_ACC_LOAD("1", "64") CQ_ACC_LOAD("2", "128") CQ_ACC_LOAD("3", "192")
-      CQ_ACC_LOAD("4", "256") CQ_ACC_LOAD("5", "320") CQ_ACC_LOAD("6", "384") CQ_ACC_LOAD("7", "448")
-      CQ_ACC_LOAD("8", "512") CQ_ACC_LOAD("9", "576") CQ_ACC_LOAD("10", "640") CQ_ACC_LOAD("11", "704")
-      CQ_ACC_LOAD("12", "768") CQ_ACC_LOAD("13", "832") CQ_ACC_LOAD("14", "896") CQ_ACC_LOAD("15", "960")
-      CQ_ACC_LOAD("16", "1024") CQ_ACC_LOAD("17", "1088") CQ_ACC_LOAD("18", "1152") CQ_ACC_LOAD("19", "1216")
-      CQ_ACC_LOAD("20", "1280") CQ_ACC_LOAD("21", "1344") CQ_ACC_LOAD("22", "1408") CQ_ACC_LOAD("23", "1472")
+      CQ_ACC_ALL(CQ_ACC_LOAD)
       "1:\n\t"
       "lea (%[x],%[wp]), %[r1]\n\t"
       "lea (%[r1],%[wp]), %[r2]\n\t"
@@ -82,14 +83,7 @@ void reduce_3x3_asm(float* acc, const float* w, const float* x, const int64_t (&
       "add %[plane], %[x]\n\t"
       "dec %[n]\n\t"
       "jnz 1b\n\t"
-      CQ_ACC_MOVE("vmovaps", "0", "0") CQ_ACC_MOVE("vmovaps", "1", "64") CQ_ACC_MOVE("vmovaps", "2", "128")
-      CQ_ACC_MOVE("vmovaps", "3", "192") CQ_ACC_MOVE("vmovaps", "4", "256") CQ_ACC_MOVE("vmovaps", "5", "320")
-      CQ_ACC_MOVE("vmovaps", "6", "384") CQ_ACC_MOVE("vmovaps", "7", "448") CQ_ACC_MOVE("vmovaps", "8", "512")
-      CQ_ACC_MOVE("vmovaps", "9", "576") CQ_ACC_MOVE("vmovaps", "10", "640") CQ_ACC_MOVE("vmovaps", "11", "704")
-      CQ_ACC_MOVE("vmovaps", "12", "768") CQ_ACC_MOVE("vmovaps", "13", "832") CQ_ACC_MOVE("vmovaps", "14", "896")
-      CQ_ACC_MOVE("vmovaps", "15", "960") CQ_ACC_MOVE("vmovaps", "16", "1024") CQ_ACC_MOVE("vmovaps", "17", "1088")
-      CQ_ACC_MOVE("vmovaps", "18", "1152") CQ_ACC_MOVE("vmovaps", "19", "1216") CQ_ACC_MOVE("vmovaps", "20", "1280")
-      CQ_ACC_MOVE("vmovaps", "21", "1344") CQ_ACC_MOVE("vmovaps", "22", "1408") CQ_ACC_MOVE("vmovaps", "23", "1472")
+      CQ_ACC_ALL(CQ_ACC_STORE)
       : [w] "+r"(w), [x] "+r"(x), [n] "+r"(C), [r1] "=&r"(r1), [r2] "=&r"(r2)
       : [acc] "r"(acc), [o0] "r"(o0), [o1] "r"(o1), [o2] "r"(o2), [plane] "r"(plane_b), [wp] "r"(wp_b)
       : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",
@@ -98,7 +92,8 @@ void reduce_3x3_asm(float* acc, const float* w, const float* x, const int64_t (&
 }
 #undef CQ_FMA3
 #undef CQ_TAP
-#undef CQ_ACC_MOVE
+#undef CQ_ACC_STORE
+#undef CQ_ACC_ALL
 #undef CQ_ACC_LOAD
 
 // out[i * ldo + oo[v] + j] (i < m <= 8, j < 16 where bit j of mask[v] is set) = sum_k w[k * 8 + i] * x_k[xo[v] + j],

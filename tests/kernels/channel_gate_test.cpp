@@ -17,12 +17,7 @@
 using namespace cq;
 
 namespace {
-Context make_ctx(int threads = 1) {
-  ContextOptions o;
-  o.threads = threads;
-  o.seed = 31;
-  return Context(o);
-}
+Context make_ctx(int threads = 1) { return cq::testing::make_ctx(threads, 31); }
 }  // namespace
 
 TEST(GradCheck, channel_gate) {

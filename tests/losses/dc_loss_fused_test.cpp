@@ -14,16 +14,12 @@
 #include "tensor/autograd.h"
 #include "tensor/context.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/test_util.h"
 
 using namespace cq;
 
 namespace {
-Context make_ctx(int threads = 1) {
-  ContextOptions o;
-  o.threads = threads;
-  o.seed = 23;
-  return Context(o);
-}
+Context make_ctx(int threads = 1) { return cq::testing::make_ctx(threads, 23); }
 
 // Target [N, H, W] with every class except `absent` in sample 0 (a class missing from a sample is the Dice edge).
 Tensor target_without(Context& ctx, int64_t N, int64_t C, int64_t H, int64_t W, int64_t absent) {
