@@ -25,7 +25,16 @@ def cell(values):
 
 
 def main(paths):
-    runs = [json.load(open(p)) for p in paths]
+    if not paths or any(p in ("-h", "--help") for p in paths):
+        print(__doc__.strip())
+        sys.exit(0 if paths else 2)
+    runs = []
+    for p in paths:
+        try:
+            with open(p) as f:
+                runs.append(json.load(f))
+        except (OSError, ValueError) as e:
+            sys.exit("results_tables.py: %s: %s" % (p, e))
     # (domain, mode, dcin, metric) -> [value per run]
     table = {}
     domains, dcins, modes = [], [], []
