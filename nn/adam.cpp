@@ -76,6 +76,8 @@ void Adam::step() {
     adammath::StepScalars sc =
         adammath::step_scalars(opt_.lr, opt_.beta1, opt_.beta2, opt_.eps, opt_.weight_decay, opt_.amsgrad, s.step);
     if (p.numel() == 0) continue;
+    CQ_CHECK(p.dtype() == DType::f32 || p.dtype() == DType::f64, "Adam: parameter '", name, "' is ",
+             p.describe(), "; only f32 and f64 parameters are supported");
     keep.push_back(g);
     kernels::AdamTensorRef ref{p.data_ptr(), g.data_ptr(), s.exp_avg.data_ptr(), s.exp_avg_sq.data_ptr(),
                                sc.amsgrad ? s.max_exp_avg_sq.data_ptr() : nullptr, p.numel(), sc};

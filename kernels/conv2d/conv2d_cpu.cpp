@@ -174,7 +174,8 @@ void conv2d_scale_shift_act_cpu(const Tensor& out, const Tensor& x, const Tensor
   Im2colGeom m = im2col_geom(g, p);
   int64_t Kg = g.Kg(), P = g.P();
   bool dconv = use_direct(g, p, x.dtype());
-  Tensor scratch = dconv ? x.new_empty({direct_conv::scratch_floats(g.C, g.CO, g.OH, g.OW, g.kh, g.kw, threads)}) : Tensor();
+  Tensor scratch =
+      dconv ? x.new_empty({direct_conv::scratch_floats(g.C, g.CO, g.OH, g.OW, g.kh, g.kw, threads)}) : Tensor();
   for (int64_t n = 0; n < g.N; ++n) {
     const float* xn = px + n * g.C * g.H * g.W;
     float* on = po + n * g.CO * P;

@@ -4,8 +4,9 @@
 // vectors join the next row's first ones and every call does full work (a 256-wide row is 16 vectors, not a
 // multiple of 3). Why 3 vectors: per (c, ki, kj) step the tile does 24 FMAs for 3 vector loads and 8 weight
 // broadcasts; at 8 x 2 vectors those loads (most of them splitting a cache line) kept the load ports as busy as the
-// FMA ports (in-cache: 8 x 3 runs at ~195 GFLOP/s per core here, 8 x 2 at ~170). Compiled with -mavx512f -mfma only, called
-// only after cpuid says AVX-512F (direct_conv.cpp); raw pointers only (see kernels/matmul/gemm_ukernel.h for why).
+// FMA ports (in-cache: 8 x 3 runs at ~195 GFLOP/s per core here, 8 x 2 at ~170). Compiled with -mavx512f -mfma
+// only, called only after cpuid says AVX-512F (direct_conv.cpp); raw pointers only (see kernels/matmul/gemm_ukernel.h
+// for why).
 #include "kernels/conv2d/direct_conv.h"
 
 #if defined(__AVX512F__) && defined(__FMA__)

@@ -252,18 +252,22 @@ void expect_multi_equals_scalar(DType dt) {
   const int64_t n = 40000;  // several chunks, a partial last one
   for (int ams = 0; ams < 2; ++ams)
     for (double wd : {0.0, 0.01}) {
-      std::vector<T> p0 = ctx.randn({n}, dt).template to_vector<T>(), g = ctx.randn({n}, dt).template to_vector<T>();
-      std::vector<T> m0 = ctx.randn({n}, dt).template to_vector<T>();
-      std::vector<T> v0 = ctx.rand({n}, 0.0, 2.0, dt).template to_vector<T>(), x0 = ctx.rand({n}, 0.0, 2.0, dt).template to_vector<T>();
+      auto normal = [&] { return ctx.randn({n}, dt).template to_vector<T>(); };
+      auto positive = [&] { return ctx.rand({n}, 0.0, 2.0, dt).template to_vector<T>(); };
+      std::vector<T> p0 = normal(), g = normal(), m0 = normal(), v0 = positive(), x0 = positive();
       auto s = adammath::step_scalars(1e-3, 0.9, 0.999, 1e-8, wd, ams != 0, 3);
       std::vector<T> p1 = p0, m1 = m0, v1 = v0, x1 = x0;
       for (int64_t i = 0; i < n; ++i) adammath::adam_update(&p1[i], g[i], &m1[i], &v1[i], ams ? &x1[i] : nullptr, s);
       std::vector<T> p2 = p0, m2 = m0, v2 = v0, x2 = x0;
-      kernels::adam_update_multi_cpu(dt, {{p2.data(), g.data(), m2.data(), v2.data(), ams ? x2.data() : nullptr, n, s}}, 2);
-      EXPECT_EQ(0, std::memcmp(p1.data(), p2.data(), n * sizeof(T))) << dtype_name(dt) << " ams " << ams << " wd " << wd;
+      kernels::AdamTensorRef ref{p2.data(), g.data(), m2.data(), v2.data(), ams ? x2.data() : nullptr, n, s};
+      kernels::adam_update_multi_cpu(dt, {ref}, 2);
+      EXPECT_EQ(0, std::memcmp(p1.data(), p2.data(), n * sizeof(T)))
+          << dtype_name(dt) << " ams " << ams << " wd " << wd;
       EXPECT_EQ(0, std::memcmp(m1.data(), m2.data(), n * sizeof(T)));
       EXPECT_EQ(0, std::memcmp(v1.data(), v2.data(), n * sizeof(T)));
-      if (ams) EXPECT_EQ(0, std::memcmp(x1.data(), x2.data(), n * sizeof(T)));
+      if (ams) {
+        EXPECT_EQ(0, std::memcmp(x1.data(), x2.data(), n * sizeof(T)));
+      }
     }
 }
 
