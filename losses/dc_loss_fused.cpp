@@ -171,7 +171,7 @@ bool dc_loss_fused_supported(const Tensor& logits) {
 }
 
 Tensor dc_loss_fused(const Tensor& logits, const Tensor& target) {
-  return logits.dtype() == DType::f64 ? run<double>(logits, target) : run<float>(logits, target);
+  return dispatch_float(logits.dtype(), "dc_loss", [&](auto tag) { return run<decltype(tag)>(logits, target); });
 }
 
 }  // namespace cq::losses

@@ -64,6 +64,14 @@ DiceTerms dice_checked(const Tensor& logits, const Tensor& target) {
   return DiceTerms{mean(per), per};
 }
 
+// DC = CE + Dice for checked inputs: the fused op where it runs (CPU f32/f64), else the composition.
+Tensor dc_composed_checked(const Tensor& logits, const Tensor& target) {
+  return cross_entropy_checked(logits, target) + dice_checked(logits, target).loss;
+}
+Tensor dc_checked(const Tensor& logits, const Tensor& target) {
+  return dc_loss_fused_supported(logits) ? dc_loss_fused(logits, target) : dc_composed_checked(logits, target);
+}
+
 }  // namespace
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& target) {
@@ -80,13 +88,12 @@ Tensor dice_loss(const Tensor& logits, const Tensor& target) { return dice_loss_
 
 Tensor dc_loss_composed(const Tensor& logits, const Tensor& target) {
   check_inputs("dc_loss", logits, target);
-  return cross_entropy_checked(logits, target) + dice_checked(logits, target).loss;
+  return dc_composed_checked(logits, target);
 }
 
 Tensor dc_loss(const Tensor& logits, const Tensor& target) {
   check_inputs("dc_loss", logits, target);
-  if (dc_loss_fused_supported(logits)) return dc_loss_fused(logits, target);
-  return cross_entropy_checked(logits, target) + dice_checked(logits, target).loss;
+  return dc_checked(logits, target);
 }
 
 Tensor mse(const Tensor& a, const Tensor& b) {
@@ -105,12 +112,8 @@ CqgTerms cqg_loss(const Tensor& target, const Tensor& logits1, const Tensor& log
   CQ_CHECK(logits1.shape() == logits2.shape() && logits1.dtype() == logits2.dtype(), "cqg_loss: logits1 ",
            logits1.describe(), " and logits2 ", logits2.describe(), " must have one shape and dtype");
   CqgTerms t;
-  auto dc = [&](const Tensor& logits) {
-    return dc_loss_fused_supported(logits) ? dc_loss_fused(logits, target)
-                                           : cross_entropy_checked(logits, target) + dice_checked(logits, target).loss;
-  };
-  t.dc1 = dc(logits1);
-  t.dc2 = dc(logits2);
+  t.dc1 = dc_checked(logits1, target);
+  t.dc2 = dc_checked(logits2, target);
   t.mse = mse(logits1, logits2);
   t.total = t.dc1 * w.l1 + t.dc2 * w.l2 + t.mse * w.l3;
   return t;

@@ -62,9 +62,7 @@ void multi(const std::vector<AdamTensorRef>& refs, int threads) {
 }  // namespace
 
 void adam_update_multi_cpu(DType dt, const std::vector<AdamTensorRef>& refs, int threads) {
-  if (dt == DType::f64) multi<double>(refs, threads);
-  else if (dt == DType::f32) multi<float>(refs, threads);
-  else fail("adam: dtype ", dtype_name(dt), " not supported (f32, f64 only)");
+  dispatch_float(dt, "adam", [&](auto tag) { multi<decltype(tag)>(refs, threads); });
 }
 
 }  // namespace cq::kernels

@@ -44,7 +44,9 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
   return batch_norm_act(x, weight, bias, running_mean, running_var, is_training(), momentum, eps, act);
 }
 
-Tensor conv_bn_forward(Conv2d& conv, BatchNorm2d& bn, const Tensor& x) { return conv_bn_forward(conv, bn, x, Tensor()); }
+Tensor conv_bn_forward(Conv2d& conv, BatchNorm2d& bn, const Tensor& x) {
+  return conv_bn_forward(conv, bn, x, Tensor());
+}
 
 Tensor conv_bn_forward(Conv2d& conv, BatchNorm2d& bn, const Tensor& x, const Tensor& residual) {
   bool fusable = !bn.is_training() && !x.runtime().grad_enabled() && x.device().is_cpu() &&

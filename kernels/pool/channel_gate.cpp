@@ -59,20 +59,19 @@ Tensor channel_gate(const Tensor& x, const Tensor& s) {
   Tensor xc = x.contiguous(), sc = s.contiguous();
   Tensor y = xc.new_empty(xc.shape()), gate = sc.new_empty(sc.shape());
   const int threads = x.runtime().threads();
-  if (x.dtype() == DType::f64)
-    forward<double>(xc.data<double>(), sc.data<double>(), y.data<double>(), gate.data<double>(), planes, hw, threads);
-  else
-    forward<float>(xc.data<float>(), sc.data<float>(), y.data<float>(), gate.data<float>(), planes, hw, threads);
+  dispatch_float(x.dtype(), "channel_gate", [&](auto tag) {
+    using T = decltype(tag);
+    forward<T>(xc.data<T>(), sc.data<T>(), y.data<T>(), gate.data<T>(), planes, hw, threads);
+  });
   const bool want_dx = x.requires_grad();
   record("channel_gate", y, {x, s}, [xc, gate, planes, hw, threads, want_dx](const Tensor& g_in) {
     Tensor g = g_in.contiguous();
     Tensor dx = want_dx ? g.new_empty(g.shape()) : Tensor(), ds = gate.new_empty(gate.shape());
-    if (g.dtype() == DType::f64)
-      backward<double>(g.data<double>(), xc.data<double>(), gate.data<double>(),
-                       want_dx ? dx.data<double>() : nullptr, ds.data<double>(), planes, hw, threads);
-    else
-      backward<float>(g.data<float>(), xc.data<float>(), gate.data<float>(), want_dx ? dx.data<float>() : nullptr,
-                      ds.data<float>(), planes, hw, threads);
+    dispatch_float(g.dtype(), "channel_gate", [&](auto tag) {
+      using T = decltype(tag);
+      backward<T>(g.data<T>(), xc.data<T>(), gate.data<T>(), want_dx ? dx.data<T>() : nullptr, ds.data<T>(), planes,
+                  hw, threads);
+    });
     return std::vector<Tensor>{dx, ds};
   });
   return y;
