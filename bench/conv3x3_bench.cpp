@@ -52,6 +52,18 @@ void BM_Conv3x3_64x256(benchmark::State& st) {
 BENCHMARK(BM_Conv3x3_64x256)->ArgNames({"bwd", "threads"})->Args({0, 0})->Args({1, 0})
     ->Unit(benchmark::kMillisecond)->UseRealTime();
 
+// The U-Net decoder's 3x3 convs at training size (batch 2, 256x256 input): {cin, cout, hw}, forward only. These
+// shapes set which of Winograd, the direct kernel and the implicit GEMM conv2d picks (kernels/conv2d/winograd.h).
+void BM_Conv3x3Decoder(benchmark::State& st) {
+  ConvCase c(cq::bench::env_threads(), 2, st.range(0), st.range(1), st.range(2), st.range(2), 3);
+  run_conv(st, c, false);
+}
+BENCHMARK(BM_Conv3x3Decoder)->ArgNames({"cin", "cout", "hw"})
+    ->Args({472, 256, 16})->Args({256, 256, 16})->Args({304, 128, 32})->Args({128, 128, 32})
+    ->Args({152, 64, 64})->Args({64, 64, 64})->Args({96, 32, 128})->Args({32, 32, 128})
+    ->Args({32, 16, 256})->Args({16, 16, 256})
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
+
 // 1x1 convolutions of the U-Net's MBConv blocks at training size (batch 2, 256x256 input): expansion 24->144 and
 // projection 144->24 at 64x64 (stage 2), expansion 88->528 at 16x16 (stage 4). A 1x1 conv is a plain GEMM.
 // Args: {cin, cout, hw, backward}

@@ -21,6 +21,7 @@
 #include "kernels/conv2d/depthwise_cpu.h"
 #include "kernels/conv2d/direct_conv.h"
 #include "kernels/conv2d/im2col_source.h"
+#include "kernels/conv2d/winograd.h"
 #include "kernels/matmul/gemm.h"
 #include "tensor/backend.h"
 #include "tensor/runtime.h"
@@ -66,6 +67,13 @@ bool use_direct(const Geom& g, const Conv2dParams& p, DType dt) {
   int64_t padded = (g.OW + 31) / 32 * 32;
   return dt == DType::f32 && g.G == 1 && p.stride_h == 1 && p.stride_w == 1 && g.kh * g.kw > 1 && g.OW >= 32 &&
          4 * padded <= 5 * g.OW && direct_conv::available();
+}
+
+// Winograd F(2x2, 3x3) (winograd.h): float 3x3 stride-1 one-group convs with enough channels. Preferred over the
+// direct kernel where both apply.
+bool use_winograd(const Geom& g, const Conv2dParams& p, DType dt) {
+  return dt == DType::f32 && g.G == 1 && p.stride_h == 1 && p.stride_w == 1 && g.kh == 3 && g.kw == 3 &&
+         winograd::preferred(g.C, g.CO, g.OH, g.OW);
 }
 
 bool is_depthwise(const Geom& g) { return g.G > 1 && g.G == g.C && g.CO == g.C; }
@@ -133,6 +141,13 @@ void conv2d_forward_cpu(const Tensor& out, const Tensor& x, const Tensor& w, con
       return;
     }
     if constexpr (std::is_same_v<T, float>) {
+      if (use_winograd(g, p, x.dtype())) {
+        Tensor scratch = x.new_empty({winograd::scratch_floats(g.C, g.CO, g.OH, g.OW, threads)});
+        for (int64_t n = 0; n < g.N; ++n)
+          winograd::conv3x3(px + n * g.C * g.H * g.W, g.C, g.H, g.W, pw, g.CO, p.pad_t, p.pad_l,
+                            po + n * g.CO * g.P(), g.OH, g.OW, nullptr, pb, 0, scratch.data<float>(), threads);
+        return;
+      }
       if (use_direct(g, p, x.dtype())) {
         Tensor scratch = x.new_empty({direct_conv::scratch_floats(g.C, g.CO, g.OH, g.OW, g.kh, g.kw, threads)});
         for (int64_t n = 0; n < g.N; ++n)
@@ -173,18 +188,23 @@ void conv2d_scale_shift_act_cpu(const Tensor& out, const Tensor& x, const Tensor
   GemmEpilogue ep{scale, shift, act};
   Im2colGeom m = im2col_geom(g, p);
   int64_t Kg = g.Kg(), P = g.P();
-  bool dconv = use_direct(g, p, x.dtype());
-  Tensor scratch =
-      dconv ? x.new_empty({direct_conv::scratch_floats(g.C, g.CO, g.OH, g.OW, g.kh, g.kw, threads)}) : Tensor();
+  const bool wino = use_winograd(g, p, x.dtype()), dconv = !wino && use_direct(g, p, x.dtype());
+  Tensor scratch = wino    ? x.new_empty({winograd::scratch_floats(g.C, g.CO, g.OH, g.OW, threads)})
+                   : dconv ? x.new_empty({direct_conv::scratch_floats(g.C, g.CO, g.OH, g.OW, g.kh, g.kw, threads)})
+                           : Tensor();
   for (int64_t n = 0; n < g.N; ++n) {
     const float* xn = px + n * g.C * g.H * g.W;
     float* on = po + n * g.CO * P;
     ep.residual = residual ? residual + n * g.CO * P : nullptr;
     ep.ld_residual = P;
-    if (dconv) {
-      direct_conv::conv_stride1(xn, g.C, g.H, g.W, pw, g.CO, g.kh, g.kw, p.pad_t, p.pad_l, on, g.OH, g.OW, scale, shift,
-                                act, scratch.data<float>(), threads);
-      if (ep.residual) {  // (the direct kernel's epilogue has no residual: one extra pass over the output)
+    if (wino || dconv) {
+      if (wino)
+        winograd::conv3x3(xn, g.C, g.H, g.W, pw, g.CO, p.pad_t, p.pad_l, on, g.OH, g.OW, scale, shift, act,
+                          scratch.data<float>(), threads);
+      else
+        direct_conv::conv_stride1(xn, g.C, g.H, g.W, pw, g.CO, g.kh, g.kw, p.pad_t, p.pad_l, on, g.OH, g.OW, scale,
+                                  shift, act, scratch.data<float>(), threads);
+      if (ep.residual) {  // (neither kernel's epilogue has a residual: one extra pass over the output)
         const float* rn = ep.residual;
 #pragma omp parallel for num_threads(threads) schedule(static) if (g.CO * P > (1 << 15))
         for (int64_t i = 0; i < g.CO * P; ++i) on[i] = on[i] + rn[i];
@@ -266,6 +286,13 @@ void conv2d_backward_cpu(const Tensor& gout, const Tensor& x, const Tensor& w, c
             Geom gt{1, Cog, g.OH, g.OW, Cg, g.kh, g.kw, g.H, g.W, 1};  // the flipped conv: G -> dx
             Conv2dParams pt1;
             if constexpr (std::is_same_v<T, float>) {
+              if (use_winograd(gt, pt1, gout.dtype())) {
+                if (!dscratch.defined())
+                  dscratch = gout.new_empty({winograd::scratch_floats(Cog, Cg, g.H, g.W, threads)});
+                winograd::conv3x3(gg, Cog, g.OH, g.OW, wflip + grp * Cg * Kt, Cg, mt.pt, mt.pl, dxg, g.H, g.W, nullptr,
+                                  nullptr, 0, dscratch.data<float>(), threads);
+                continue;
+              }
               if (use_direct(gt, pt1, gout.dtype())) {
                 if (!dscratch.defined())
                   dscratch = gout.new_empty({direct_conv::scratch_floats(Cog, Cg, g.H, g.W, g.kh, g.kw, threads)});
