@@ -72,11 +72,6 @@ struct BandRows {
     std::memcpy(d + pl, s, sizeof(float) * n);
     std::memset(d + pl + n, 0, sizeof(float) * (wp - pl - n));
   }
-  // Asks for the source lines of row q (into L2 and L1: they are copied one tile later).
-  void prefetch(int64_t q) const {
-    if (const float* s = source(q))
-      for (int64_t j = 0; j < W; j += kLanes) __builtin_prefetch(s + j, 0, 3);
-  }
 };
 }  // namespace
 
@@ -139,12 +134,12 @@ void conv_stride1(const float* x, int64_t C, int64_t H, int64_t W, const float* 
       // The band's output vectors (16 columns of one row) in row-major order, three per tile: a row's last one or
       // two join the next row's first (unused slots of the band's last tile have an empty mask).
       const int64_t vecs = (OW + kLanes - 1) / kLanes, nslots = (r1 - r0) * vecs, ntiles = (nslots + 2) / 3;
-      // The next band's rows, a share per tile: prefetched during one tile, copied (from cache) after the next, so
-      // reading the source from memory overlaps the arithmetic instead of preceding it.
+      // The next band's rows, a share after each tile, so reading the source from memory is spread over the
+      // arithmetic instead of preceding it. (A software prefetch of each share one tile ahead was measured slower:
+      // GCC had been deleting it as a loop without side effects, and once forced it cost ~3 % here.)
       const int64_t share = (next.count() + ntiles - 1) / ntiles;
-      int64_t fetched = 0, copied = 0;
+      int64_t copied = 0;
       for (int64_t s0 = 0; s0 < nslots; s0 += 3) {
-        for (int64_t e = std::min(next.count(), fetched + share); fetched < e; ++fetched) next.prefetch(fetched);
         int64_t xoff[3], ooff[3];
         unsigned mask[3];
         int cols[3];
@@ -169,7 +164,7 @@ void conv_stride1(const float* x, int64_t C, int64_t H, int64_t W, const float* 
                   gemm_detail::row_epilogue_f32(o + ooff[v], OH * OW, m, cols[v], nullptr, nullptr, nullptr, 2);
           }
         }
-        for (const int64_t e = std::max<int64_t>(0, fetched - share); copied < e; ++copied) next.copy(copied);
+        for (const int64_t e = std::min(next.count(), copied + share); copied < e; ++copied) next.copy(copied);
       }
       for (; copied < next.count(); ++copied) next.copy(copied);
     }

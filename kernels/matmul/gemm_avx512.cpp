@@ -121,6 +121,26 @@ void pack_transpose(const float* src, int64_t ld, int rows, int64_t kc, float* d
   }
 }
 
+// The PackRowsFn for nr = 32 (gemm_ukernel.h): two zmm moves per panel row.
+void pack_rows32(const float* src, int64_t ld, int64_t ncols, int64_t kc, float* dst) {
+  const int64_t full = ncols / 32, rem = ncols % 32;
+  const __mmask16 m0 = F32::mask(static_cast<int>(rem)), m1 = F32::mask(static_cast<int>(rem) - 16);
+  for (int64_t p = 0; p < kc; ++p) {
+    const float* s = src + p * ld;
+    float* d = dst + p * 32;
+    for (int64_t q = 0; q < full; ++q, s += 32, d += kc * 32) {
+      const __m512 a = _mm512_loadu_ps(s), b = _mm512_loadu_ps(s + 16);
+      _mm512_storeu_ps(d, a);
+      _mm512_storeu_ps(d + 16, b);
+    }
+    if (rem) {
+      const __m512 a = _mm512_maskz_loadu_ps(m0, s), b = _mm512_maskz_loadu_ps(m1, s + 16);
+      _mm512_storeu_ps(d, a);
+      _mm512_storeu_ps(d + 16, b);
+    }
+  }
+}
+
 // 4 x 4 dot products over kc: 16 accumulators, 8 loads per 16 FMAs per 16 k (compute-bound from L2).
 void nt_dot_block(int64_t kc, const float* A, int64_t lda, int mi, const float* B, int64_t ldb, int nj, float* acc) {
   const float* a[4];
@@ -183,7 +203,7 @@ void kernel_strided(int64_t kc, const typename S::T* a, int64_t a_ps, int64_t a_
 NtDotBlockFn sgemm_nt_dot_block_avx512() { return &nt_dot_block; }
 PackTransposeFn pack_transpose_avx512() { return &pack_transpose; }
 MicroKernel<float> sgemm_kernel_avx512() {
-  return {kMR, 2 * F32::W, &kernel<F32>, &kernel_strided<F32>, &pack_transpose};
+  return {kMR, 2 * F32::W, &kernel<F32>, &kernel_strided<F32>, &pack_transpose, &pack_rows32};
 }
 MicroKernel<double> dgemm_kernel_avx512() { return {kMR, 2 * F64::W, &kernel<F64>, &kernel_strided<F64>}; }
 

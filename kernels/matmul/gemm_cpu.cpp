@@ -361,7 +361,8 @@ void gemm_cpu_isa(CpuIsa isa, bool trans_a, bool trans_b, int64_t M, int64_t N, 
   }
   auto uk = gemm_detail::micro_kernel_for<T>(isa);
   auto pack_panels = [&](int64_t j0, int64_t jend, int64_t p0, int64_t kc, T* dst) {
-    gemm_detail::pack_b(trans_b, B, ldb, uk.nr, j0, jend, p0, kc, dst, 0, (jend - j0 + uk.nr - 1) / uk.nr, uk.pack_t);
+    gemm_detail::pack_b(trans_b, B, ldb, uk.nr, j0, jend, p0, kc, dst, 0, (jend - j0 + uk.nr - 1) / uk.nr, uk.pack_t,
+                        uk.pack_n);
   };
   gemm_detail::gemm_blocked<T>(uk, trans_a, M, N, K, alpha, A, lda, pack_panels, beta, C, ldc, threads);
 }
@@ -392,7 +393,8 @@ void gemm_cpu_ep(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, co
   if (M <= 0 || N <= 0) return;
   auto uk = gemm_detail::micro_kernel_for<float>(cpu_isa());
   auto pack_panels = [&](int64_t j0, int64_t jend, int64_t p0, int64_t kc, float* dst) {
-    gemm_detail::pack_b(trans_b, B, ldb, uk.nr, j0, jend, p0, kc, dst, 0, (jend - j0 + uk.nr - 1) / uk.nr, uk.pack_t);
+    gemm_detail::pack_b(trans_b, B, ldb, uk.nr, j0, jend, p0, kc, dst, 0, (jend - j0 + uk.nr - 1) / uk.nr, uk.pack_t,
+                        uk.pack_n);
   };
   gemm_detail::gemm_blocked<float>(uk, trans_a, M, N, K, 1.0f, A, lda, pack_panels, 0.0f, C, ldc, threads, &ep);
 }

@@ -39,9 +39,15 @@ void pack_a(bool trans, const T* A, int64_t lda, int64_t M, int mr, int64_t p0, 
 }
 
 // Packs nr-column panels [first, last) of op(B) columns [j0, jend) x rows [p0, p0+kc): dst[(panel*kc + p)*nr + j].
-template <class T, class PackT>
+// pack_n: the ISA's pack of row-major rows (MicroKernel::pack_n), or nullptr.
+template <class T, class PackT, class PackN>
 void pack_b(bool trans, const T* B, int64_t ldb, int nr, int64_t j0, int64_t jend, int64_t p0, int64_t kc, T* dst,
-            int64_t first, int64_t last, PackT pack_t) {
+            int64_t first, int64_t last, PackT pack_t, PackN pack_n) {
+  if (!trans && pack_n) {
+    const int64_t c0 = j0 + first * nr, c1 = std::min<int64_t>(jend, j0 + last * nr);
+    if (c1 > c0) pack_n(B + p0 * ldb + c0, ldb, c1 - c0, kc, dst + first * nr * kc);
+    return;
+  }
   if (!trans) {
     // Row by row: each row of the block is one contiguous run of source memory (what the hardware prefetcher
     // follows), scattered into the panels; panel by panel would touch every row once per panel.

@@ -25,6 +25,9 @@ struct MicroKernel {
   MicroKernelStridedFn<T> fn_strided = nullptr;
   // Optional transposing pack (see PackTransposeFn below) for K-contiguous operands; nullptr: the portable loop.
   void (*pack_t)(const T* src, int64_t ld, int rows, int64_t kc, T* dst) = nullptr;
+  // Optional pack of row-major (N-contiguous) op(B) rows into nr-column panels (see PackRowsFn); nullptr: the
+  // portable loop (memcpy per panel row, whose call costs as much as the copy at nr = 32).
+  void (*pack_n)(const T* src, int64_t ld, int64_t ncols, int64_t kc, T* dst) = nullptr;
 };
 
 // Each returns a kernel with fn == nullptr when the build's compiler could not produce it.
@@ -42,6 +45,10 @@ MicroKernel<double> dgemm_kernel_avx512();
 // nullptr when unavailable; only for rows in {8, 32} and rows * ld < 2^31.
 using PackTransposeFn = void (*)(const float* src, int64_t ld, int rows, int64_t kc, float* dst);
 PackTransposeFn pack_transpose_avx512();
+
+// dst[(q * kc + p) * nr + j] = src[p * ld + q * nr + j] for p < kc and panels q < ceil(ncols / nr), zero for
+// columns >= ncols: kc rows of a row-major op(B) block into nr-column panels, with vector moves.
+using PackRowsFn = void (*)(const float* src, int64_t ld, int64_t ncols, int64_t kc, float* dst);
 
 using NtDotBlockFn = void (*)(int64_t kc, const float* A, int64_t lda, int mi, const float* B, int64_t ldb, int nj,
                               float* acc);
