@@ -34,7 +34,7 @@ int64_t padded_co(int64_t CO) { return (CO + 7) / 8 * 8; }
 // co >= CO are zero. In double, rounded once to float.
 void transform_weights(const float* w, int64_t C, int64_t CO, float* U, int threads) {
   const int64_t COp = padded_co(CO), ncop = COp / 8;
-#pragma omp parallel for num_threads(threads) if (threads > 1 && COp * C > 4096)
+#pragma omp parallel for num_threads(threads) if (threads > 1 && COp * C >= 256)
   for (int64_t co = 0; co < COp; ++co)
     for (int64_t c = 0; c < C; ++c) {
       double u[16] = {};
