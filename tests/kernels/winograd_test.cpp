@@ -47,7 +47,8 @@ std::vector<double> reference(const Geo& g, const std::vector<float>& x, const s
             for (int64_t ow = 0; ow < g.OW; ++ow) {
               const int64_t iw = ow - g.pl + kj;
               if (iw < 0 || iw >= g.W) continue;
-              out[static_cast<size_t>((co * g.OH + oh) * g.OW + ow)] += wv * x[static_cast<size_t>((c * g.H + ih) * g.W + iw)];
+              const double xv = x[static_cast<size_t>((c * g.H + ih) * g.W + iw)];
+              out[static_cast<size_t>((co * g.OH + oh) * g.OW + ow)] += wv * xv;
             }
           }
         }
