@@ -22,10 +22,13 @@ constexpr int64_t kLanes = 16;
 // A thread's transformed input (16 x C x NT floats) is kept within a quarter of a 2 MiB L2: NT tiles per work item.
 constexpr int64_t kVBytes = int64_t(512) << 10;
 
-int64_t tiles_per_item(int64_t C, int64_t OW) {
-  const int64_t tw = (OW + 1) / 2;
+// Groups of 16 tiles along one tile row (winograd_avx512.cpp): ceil(TW / 16) per row.
+int64_t groups_per_row(int64_t OW) { return ((OW + 1) / 2 + 15) / 16; }
+
+int64_t tiles_per_item(int64_t C, int64_t OH, int64_t OW) {
+  const int64_t groups = (OH + 1) / 2 * groups_per_row(OW);
   const int64_t budget = std::max<int64_t>(32, kVBytes / (16 * int64_t(sizeof(float)) * C) / 32 * 32);
-  return std::min<int64_t>({budget, 128, (tw + 31) / 32 * 32});
+  return std::min<int64_t>({budget, 128, (groups * 16 + 31) / 32 * 32});
 }
 
 int64_t padded_co(int64_t CO) { return (CO + 7) / 8 * 8; }
@@ -76,16 +79,16 @@ float* align64(float* p) {
 bool available() { return cpu_isa() == CpuIsa::avx512 && block_avx512() != nullptr; }
 
 bool preferred(int64_t C, int64_t CO, int64_t OH, int64_t OW) {
-  // The 16 GEMMs run 32 tiles of one tile row at a time: rows of fewer than 32 tiles (OW < 64) waste most of a
-  // panel, and there the direct kernel or the implicit GEMM is faster (BM_Conv3x3Decoder: 16x16 and 32x32 maps
-  // 1.3x-3x slower, 64x64 and wider 1.2x-1.6x faster); fewer than 16 channels leave the GEMMs too short.
-  const int64_t tw = (OW + 1) / 2, panels = (tw + 31) / 32;
-  return C >= 16 && CO >= 16 && OH >= 2 && 3 * panels * 32 <= 4 * tw && enabled_by_environment() && available();
+  // Tiles go 16 to a vector along a tile row: rows of tiles that leave more than a quarter of their last group empty
+  // (8 tiles: a 16x16 map) waste too much, and fewer than 16 channels leave the 16 GEMMs too short; there the
+  // direct kernel or the implicit GEMM is faster (BM_Conv3x3Decoder, docs/PERFORMANCE.md).
+  const int64_t tw = (OW + 1) / 2;
+  return C >= 16 && CO >= 16 && OH >= 2 && 3 * groups_per_row(OW) * 16 <= 4 * tw && enabled_by_environment() &&
+         available();
 }
 
 int64_t scratch_floats(int64_t C, int64_t CO, int64_t OH, int64_t OW, int threads) {
-  (void)OH;
-  const int64_t NT = tiles_per_item(C, OW), COp = padded_co(CO);
+  const int64_t NT = tiles_per_item(C, OH, OW), COp = padded_co(CO);
   const int64_t per_thread = 16 * NT * C + 16 * COp * 32;
   return 16 * COp * C + std::max(threads, 1) * per_thread + kLanes;
 }
@@ -98,13 +101,14 @@ void conv3x3(const float* x, int64_t C, int64_t H, int64_t W, const float* w, in
   CQ_CHECK(pt >= 0 && pl >= 0 && C > 0 && CO > 0, "winograd conv: bad geometry");
   if (OH <= 0 || OW <= 0) return;
   threads = std::max(threads, 1);
-  const int64_t NT = tiles_per_item(C, OW), COp = padded_co(CO);
+  const int64_t NT = tiles_per_item(C, OH, OW), COp = padded_co(CO);
   // Every buffer size is a multiple of 16 floats, so all of them stay 64-byte aligned.
   float* U = align64(scratch);
   float* bufs = U + 16 * COp * C;
   transform_weights(w, C, CO, U, threads);
   std::vector<float> ones(static_cast<size_t>(CO), 1.0f), zeros(static_cast<size_t>(CO), 0.0f);
-  const int64_t TH = (OH + 1) / 2, TW = (OW + 1) / 2, nblocks = (TW + NT - 1) / NT, items = TH * nblocks;
+  const int64_t per_row = groups_per_row(OW), groups = (OH + 1) / 2 * per_row, per_item = NT / 16;
+  const int64_t items = (groups + per_item - 1) / per_item;
   const bool par = threads > 1 && CO * C * OH * OW >= (int64_t(1) << 18) && items > 1;
 #pragma omp parallel num_threads(threads) if (par)
   {
@@ -120,10 +124,10 @@ void conv3x3(const float* x, int64_t C, int64_t H, int64_t W, const float* w, in
     // A contiguous range of work items per thread (consecutive tile rows share two input rows in cache).
     const int64_t per = (items + nt - 1) / nt, lo = std::min(items, tid * per), hi = std::min(items, lo + per);
     for (int64_t item = lo; item < hi; ++item) {
-      const int64_t ty = item / nblocks, tx0 = item % nblocks * NT;
-      run(b, ty, tx0);
-      if (act == 2) {
-        const int64_t c0 = 2 * tx0, n = std::min(OW, 2 * (tx0 + NT)) - c0;
+      run(b, item * per_item);
+      if (act != 2) continue;
+      for (int64_t G = item * per_item; G < std::min(groups, (item + 1) * per_item); ++G) {
+        const int64_t ty = G / per_row, c0 = G % per_row * 32, n = std::min<int64_t>(OW - c0, 32);
         for (int64_t oh = 2 * ty; oh < std::min(OH, 2 * ty + 2); ++oh)
           gemm_detail::row_epilogue_f32(out + oh * OW + c0, OH * OW, static_cast<int>(CO), static_cast<int>(n),
                                         nullptr, nullptr, nullptr, 2);

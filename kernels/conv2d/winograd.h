@@ -1,9 +1,10 @@
 // Winograd F(2x2, 3x3) for float 3x3 stride-1 convolutions on the CPU (Lavin & Gray 2016): each 2x2 block of output
 // pixels ("tile") is A^T [sum_c (G g_c G^T) . (B^T d_c B)] A, with d_c the tile's 4x4 input window of channel c. The
 // sum over c is 16 small GEMMs (one per position xi of the 4x4 transform domain): 2.25x fewer multiplications than
-// the direct convolution. Blocked so that nothing large is materialised: a thread transforms one row of tiles (up to
-// 128 tiles) of every input channel into an L2 buffer, runs the 16 GEMMs 32 tiles at a time into an L1/L2 buffer
-// and transforms those 32 tiles back straight into the output (with the inference epilogue: scale, shift, ReLU/SiLU).
+// the direct convolution. Blocked so that nothing large is materialised: a thread transforms up to 128 tiles (groups
+// of 16 along a tile row) of every input channel into an L2 buffer, runs the 16 GEMMs 32 tiles at a time into an
+// L1/L2 buffer and transforms those 32 tiles back straight into the output (with the inference epilogue: scale,
+// shift, ReLU/SiLU).
 //
 // Rounding differs from the direct sum (the transforms add and subtract inputs before the products, and the weights'
 // transform halves sums): the result agrees with the direct convolution to ~1e-6 of the output's scale (tested,
@@ -32,7 +33,7 @@ void conv3x3(const float* x, int64_t C, int64_t H, int64_t W, const float* w, in
              float* out, int64_t OH, int64_t OW, const float* scale, const float* shift, int act, float* scratch,
              int threads);
 
-// Internal to conv3x3: one work item (a row of tiles, tile columns [tx0, tx0 + NT)) in winograd_avx512.cpp.
+// Internal to conv3x3: one work item (NT / 16 groups of 16 tiles from flattened group g0) in winograd_avx512.cpp.
 struct Block {
   const float* x;
   int64_t C, H, W, pt, pl;
@@ -45,9 +46,9 @@ struct Block {
   bool relu;
   float* V;  // this thread's [16][NT / 32][C][32]
   float* M;  // this thread's [16][COp][32]
-  int64_t NT;
+  int64_t NT;  // tiles per work item, a multiple of 32
 };
-using BlockFn = void (*)(const Block& b, int64_t ty, int64_t tx0);
+using BlockFn = void (*)(const Block& b, int64_t g0);
 BlockFn block_avx512();  // nullptr when the compiler could not build it
 
 }  // namespace cq::kernels::winograd

@@ -1,7 +1,9 @@
-// AVX-512 stages of Winograd F(2x2, 3x3) (see winograd.h): one work item is a row of tiles ty, tile columns
-// [tx0, tx0 + NT). Vectors run over 16 consecutive tiles, so the input transform reads each input row once per 16
-// tiles (32 columns) and splits it into the window's even and odd columns with two permutes, and the output
-// transform interleaves a tile row's two output columns back with two more. Compiled with -mavx512f -mfma only and
+// AVX-512 stages of Winograd F(2x2, 3x3) (see winograd.h). Tiles come in groups of 16 consecutive tiles of one
+// tile row (a row of TW tiles has ceil(TW / 16) groups, the last one partial), numbered row by row; one work item
+// is NT / 16 consecutive groups, which may span tile rows (a 32x32 map's rows are one group each). Vectors run over
+// a group's 16 tiles, so the input transform reads each input row once per 32 columns and splits it into the
+// window's even and odd columns with two permutes, and the output transform interleaves a tile row's two output
+// columns back with two more. Compiled with -mavx512f -mfma only and
 // called only after cpuid says AVX-512F (winograd.cpp); raw pointers only (see kernels/matmul/gemm_ukernel.h).
 #include "kernels/conv2d/winograd.h"
 
@@ -21,22 +23,36 @@ inline __mmask16 lanes_inside(int64_t q, int64_t n) {
   return static_cast<__mmask16>(below_hi & ~((1u << lo) - 1));
 }
 
-// V[xi][g / 2][c][16 * (g % 2) + l] = (B^T d B)[xi] for tile tx0 + 16 g + l of every channel c, d the tile's 4x4
-// window (rows 2 ty - pt + a, columns 2 tx - pl + j; zeros outside x). B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1].
-void input_transform(const Block& b, int64_t ty, int64_t tx0, int64_t np) {
+// Tile row and first tile of flattened group G (G < total_groups).
+inline void group_origin(const Block& b, int64_t G, int64_t* ty, int64_t* tx) {
+  const int64_t per_row = ((b.OW + 1) / 2 + 15) / 16;
+  *ty = G / per_row;
+  *tx = G % per_row * 16;
+}
+
+inline int64_t total_groups(const Block& b) { return (b.OH + 1) / 2 * (((b.OW + 1) / 2 + 15) / 16); }
+
+// V[xi][g / 2][c][16 * (g % 2) + l] = (B^T d B)[xi] for tile l of group g0 + g, every channel c, d the tile's 4x4
+// window (rows 2 ty - pt + a, columns 2 tx - pl + j; zeros outside x; a group past the last is all zeros).
+// B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1].
+void input_transform(const Block& b, int64_t g0, int64_t np) {
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
   const __m512 zero = _mm512_setzero_ps();
-  int64_t row_off[4];
-  bool row_in[4];
-  for (int a = 0; a < 4; ++a) {
-    const int64_t ih = 2 * ty - b.pt + a;
-    row_in[a] = ih >= 0 && ih < b.H;
-    row_off[a] = row_in[a] ? ih * b.W : 0;
-  }
   const int64_t xi_stride = np * b.C * 32;  // V's stride between transform positions
+  const int64_t groups = total_groups(b);
   for (int64_t g = 0; g < 2 * np; ++g) {
-    const int64_t q0 = 2 * (tx0 + 16 * g) - b.pl;  // window column 0 of the group's first tile
+    int64_t ty = 0, tx = 0;
+    const bool exists = g0 + g < groups;
+    if (exists) group_origin(b, g0 + g, &ty, &tx);
+    int64_t row_off[4];
+    bool row_in[4];
+    for (int a = 0; a < 4; ++a) {
+      const int64_t ih = 2 * ty - b.pt + a;
+      row_in[a] = exists && ih >= 0 && ih < b.H;
+      row_off[a] = row_in[a] ? ih * b.W : 0;
+    }
+    const int64_t q0 = 2 * tx - b.pl;  // window column 0 of the group's first tile
     const __mmask16 m0 = lanes_inside(q0, b.W), m1 = lanes_inside(q0 + 16, b.W);
     const __mmask16 m2 = lanes_inside(q0 + 2, b.W), m3 = lanes_inside(q0 + 18, b.W);
     float* dst = b.V + (g / 2) * b.C * 32 + (g % 2) * 16;
@@ -109,14 +125,17 @@ inline void store_row(const Block& b, int64_t co, int64_t oh, int64_t col0, __m5
   _mm512_mask_storeu_ps(o + 16, lanes_inside(col0 + 16, b.OW), r1);
 }
 
-// Y = A^T m A for the 32 tiles of panel tp (m from M[xi][co][32]), A^T = [1 1 1 0; 0 1 -1 -1], then the epilogue.
-void output_transform(const Block& b, int64_t ty, int64_t tx_panel) {
-  const bool second_row = 2 * ty + 1 < b.OH;
-  for (int64_t co = 0; co < b.CO; ++co) {
-    const __m512 s = _mm512_set1_ps(b.scale[co]), t = _mm512_set1_ps(b.shift[co]);
-    for (int half = 0; half < 2; ++half) {
-      const int64_t col0 = 2 * (tx_panel + 16 * half);
-      if (col0 >= b.OW) break;
+// Y = A^T m A for the two groups of a panel (m from M[xi][co][32]; group g0p + half), A^T = [1 1 1 0; 0 1 -1 -1],
+// then the epilogue.
+void output_transform(const Block& b, int64_t g0p) {
+  const int64_t groups = total_groups(b);
+  for (int half = 0; half < 2 && g0p + half < groups; ++half) {
+    int64_t ty, tx;
+    group_origin(b, g0p + half, &ty, &tx);
+    const bool second_row = 2 * ty + 1 < b.OH;
+    const int64_t col0 = 2 * tx;
+    for (int64_t co = 0; co < b.CO; ++co) {
+      const __m512 s = _mm512_set1_ps(b.scale[co]), t = _mm512_set1_ps(b.shift[co]);
       const float* m = b.M + co * 32 + 16 * half;
       __m512 t0[4], t1[4];
 #pragma GCC unroll 4
@@ -135,18 +154,17 @@ void output_transform(const Block& b, int64_t ty, int64_t tx_panel) {
   }
 }
 
-void block(const Block& b, int64_t ty, int64_t tx0) {
-  const int64_t np = b.NT / 32, ncop = b.COp / 8;
-  input_transform(b, ty, tx0, np);
-  for (int64_t tp = 0; tp < np; ++tp) {
-    if (2 * (tx0 + 32 * tp) >= b.OW) break;
+void block(const Block& b, int64_t g0) {
+  const int64_t np = b.NT / 32, ncop = b.COp / 8, groups = total_groups(b);
+  input_transform(b, g0, np);
+  for (int64_t tp = 0; tp < np && g0 + 2 * tp < groups; ++tp) {
     // The 16 products of this panel: its V slice (C x 32 per position) stays in L1 across the channel panels.
     for (int xi = 0; xi < 16; ++xi) {
       const float* v = b.V + (xi * np + tp) * b.C * 32;
       for (int64_t p = 0; p < ncop; ++p)
         gemm_8x32(b.C, b.U + (xi * ncop + p) * b.C * 8, v, b.M + (xi * b.COp + p * 8) * 32);
     }
-    output_transform(b, ty, tx0 + 32 * tp);
+    output_transform(b, g0 + 2 * tp);
   }
 }
 

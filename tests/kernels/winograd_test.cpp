@@ -1,6 +1,6 @@
 // Winograd F(2x2, 3x3) (kernels/conv2d/winograd.h) against the convolution's definition in double, on geometries
 // that reach every edge of its blocking: odd output sizes (a last tile half outside), padding 0/1/2 and asymmetric,
-// channel counts off the 8-channel panels, rows narrower than a 32-tile panel and wider than one work item; its
+// channel counts off the 8-channel panels, work items spanning several tile rows and rows wider than one item; its
 // epilogue (scale, shift, ReLU, SiLU) against the direct kernel's; bit-identical results for 1, 2 and 3 threads; and
 // conv2d's use of it (forward and the stride-1 grad_x) against float64.
 #include <gtest/gtest.h>
@@ -80,6 +80,8 @@ const Geo kGeos[] = {
     {16, 11, 37, 24, 0, 1, 10, 36},    // asymmetric: top 0 / bottom 1, left 1 / right 0
     {70, 21, 80, 20, 1, 1, 21, 80},    // input channels past the 64 of one weight block
     {8, 2, 16, 3, 1, 1, 2, 16},        // tiny
+    {20, 13, 32, 17, 1, 1, 13, 32},    // rows of exactly one 16-tile group: a work item spans 7 tile rows
+    {16, 9, 31, 16, 1, 1, 9, 31},      // ... and of one group whose last tile is half outside
 };
 
 }  // namespace
@@ -125,7 +127,7 @@ TEST(Winograd, EpilogueMatchesDirectKernel) {
 
 TEST(Winograd, ThreadCountInvariant) {
   if (!wg::available()) GTEST_SKIP() << "no AVX-512 on this CPU";
-  for (const Geo& g : {kGeos[1], kGeos[2], kGeos[6]}) {
+  for (const Geo& g : {kGeos[1], kGeos[2], kGeos[6], kGeos[8]}) {
     auto x = random_floats(static_cast<size_t>(g.C * g.H * g.W), 7);
     auto w = random_floats(static_cast<size_t>(g.CO * g.C * 9), 8);
     auto one = run_winograd(g, x, w, 1);
