@@ -14,7 +14,9 @@ struct Conv2dParams {
 // out [N, C_out, (H + pad_t + pad_b - kh)/stride_h + 1, (W + pad_l + pad_r - kw)/stride_w + 1]. Dilation 1 only.
 // groups must divide C_in and C_out. f32/f64, CPU and CUDA (cuDNN). Deterministic on CPU for any thread count.
 // CPU paths: groups == C_in == C_out (depthwise, multiplier 1): direct loops; 1x1 stride-1 unpadded: a plain GEMM;
-// otherwise per image and per group im2col + GEMM (im2col buffers hold one image at a time, never the batch).
+// float 3x3 stride-1 with >= 16 channels and wide rows: Winograd F(2x2,3x3) (winograd.h; rounds differently from
+// the direct sum, ~1e-7 of the output's scale; CQ_CONV_WINOGRAD=0 turns it off); other float stride-1 windows on
+// wide rows: a direct kernel; otherwise per image and per group an implicit GEMM (no im2col matrix is stored).
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p);
 
 // Inference only (no autograd record; refuses inputs that would need gradients): act(scale[c] * conv2d(x, w)[c] +

@@ -8,8 +8,9 @@
 // col_g = im2col(x[n, grp]) (conv2d_math.h) except for 1x1 stride-1 unpadded convs, where it is x[n, grp] itself.
 // col_g is never stored: the GEMM packs its panels straight from the image (implicit GEMM, im2col_source.h). For
 // stride 1, dx_g is the full conv of G_g with the flipped weights (implicit GEMM too); other strides use col2im.
-// Float stride-1 3x3/5x5 convolutions with wide rows skip the GEMM: direct_conv.h reads the padded image in place
-// (forward and the flipped-weight grad_x). Depthwise (G == C_in == C_out) uses the direct kernels of
+// Float stride-1 3x3/5x5 convolutions with wide rows skip the GEMM: 3x3 ones with >= 16 channels run Winograd
+// F(2x2,3x3) (winograd.h), the others the direct kernel of direct_conv.h, which reads the padded image in place
+// (both for the forward, the inference epilogue and the flipped-weight grad_x). Depthwise (G == C_in == C_out) uses the direct kernels of
 // depthwise_cpu.cpp. Every output element is owned by one thread and summed in a fixed order, so results are
 // bit-identical for any thread count.
 #include <algorithm>
