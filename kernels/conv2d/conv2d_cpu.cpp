@@ -10,8 +10,8 @@
 // stride 1, dx_g is the full conv of G_g with the flipped weights (implicit GEMM too); other strides use col2im.
 // Float stride-1 3x3/5x5 convolutions with wide rows skip the GEMM: 3x3 ones with >= 16 channels run Winograd
 // F(2x2,3x3) (winograd.h), the others the direct kernel of direct_conv.h, which reads the padded image in place
-// (both for the forward, the inference epilogue and the flipped-weight grad_x). Depthwise (G == C_in == C_out) uses the direct kernels of
-// depthwise_cpu.cpp. Every output element is owned by one thread and summed in a fixed order, so results are
+// (both for the forward, the inference epilogue and the flipped-weight grad_x). Depthwise (G == C_in == C_out)
+// uses the direct kernels of depthwise_cpu.cpp. Every output element is owned by one thread and summed in a fixed order, so results are
 // bit-identical for any thread count.
 #include <algorithm>
 #include <type_traits>
@@ -145,7 +145,7 @@ void conv2d_forward_cpu(const Tensor& out, const Tensor& x, const Tensor& w, con
       if (use_winograd(g, p, x.dtype())) {
         Tensor scratch = x.new_empty({winograd::scratch_floats(g.C, g.CO, g.OH, g.OW, threads)});
         for (int64_t n = 0; n < g.N; ++n)
-          winograd::conv3x3(px + n * g.C * g.H * g.W, g.C, g.H, g.W, pw, g.CO, p.pad_t, p.pad_l,
+          winograd::conv3x3(px + n * g.C * g.H * g.W, g.C, g.H, g.W, n == 0 ? pw : nullptr, g.CO, p.pad_t, p.pad_l,
                             po + n * g.CO * g.P(), g.OH, g.OW, nullptr, pb, 0, scratch.data<float>(), threads);
         return;
       }
@@ -200,8 +200,8 @@ void conv2d_scale_shift_act_cpu(const Tensor& out, const Tensor& x, const Tensor
     ep.ld_residual = P;
     if (wino || dconv) {
       if (wino)
-        winograd::conv3x3(xn, g.C, g.H, g.W, pw, g.CO, p.pad_t, p.pad_l, on, g.OH, g.OW, scale, shift, act,
-                          scratch.data<float>(), threads);
+        winograd::conv3x3(xn, g.C, g.H, g.W, n == 0 ? pw : nullptr, g.CO, p.pad_t, p.pad_l, on, g.OH, g.OW, scale,
+                          shift, act, scratch.data<float>(), threads);
       else
         direct_conv::conv_stride1(xn, g.C, g.H, g.W, pw, g.CO, g.kh, g.kw, p.pad_t, p.pad_l, on, g.OH, g.OW, scale,
                                   shift, act, scratch.data<float>(), threads);
@@ -287,11 +287,11 @@ void conv2d_backward_cpu(const Tensor& gout, const Tensor& x, const Tensor& w, c
             Geom gt{1, Cog, g.OH, g.OW, Cg, g.kh, g.kw, g.H, g.W, 1};  // the flipped conv: G -> dx
             Conv2dParams pt1;
             if constexpr (std::is_same_v<T, float>) {
-              if (use_winograd(gt, pt1, gout.dtype())) {
-                if (!dscratch.defined())
-                  dscratch = gout.new_empty({winograd::scratch_floats(Cog, Cg, g.H, g.W, threads)});
-                winograd::conv3x3(gg, Cog, g.OH, g.OW, wflip + grp * Cg * Kt, Cg, mt.pt, mt.pl, dxg, g.H, g.W, nullptr,
-                                  nullptr, 0, dscratch.data<float>(), threads);
+              if (use_winograd(gt, pt1, gout.dtype())) {  // (one group: the same weights for every image)
+                const bool first = !dscratch.defined();
+                if (first) dscratch = gout.new_empty({winograd::scratch_floats(Cog, Cg, g.H, g.W, threads)});
+                winograd::conv3x3(gg, Cog, g.OH, g.OW, first ? wflip : nullptr, Cg, mt.pt, mt.pl, dxg, g.H, g.W,
+                                  nullptr, nullptr, 0, dscratch.data<float>(), threads);
                 continue;
               }
               if (use_direct(gt, pt1, gout.dtype())) {

@@ -105,7 +105,7 @@ void conv3x3(const float* x, int64_t C, int64_t H, int64_t W, const float* w, in
   // Every buffer size is a multiple of 16 floats, so all of them stay 64-byte aligned.
   float* U = align64(scratch);
   float* bufs = U + 16 * COp * C;
-  transform_weights(w, C, CO, U, threads);
+  if (w) transform_weights(w, C, CO, U, threads);
   std::vector<float> ones(static_cast<size_t>(CO), 1.0f), zeros(static_cast<size_t>(CO), 0.0f);
   const int64_t per_row = groups_per_row(OW), groups = (OH + 1) / 2 * per_row, per_item = NT / 16;
   const int64_t items = (groups + per_item - 1) / per_item;

@@ -28,7 +28,8 @@ int64_t scratch_floats(int64_t C, int64_t CO, int64_t OH, int64_t OW, int thread
 
 // out [CO, OH, OW] = act(scale[co] * conv(x, w)[co] + shift[co]) for one image x [C, H, W], w [CO, C, 3, 3], stride 1,
 // top/left padding pt/pl (the bottom/right padding follows from OH, OW; zeros outside x). scale/shift nullptr: 1
-// and 0 (a bias goes in shift). act: 0 identity, 1 ReLU, 2 SiLU. Needs available().
+// and 0 (a bias goes in shift). act: 0 identity, 1 ReLU, 2 SiLU. Needs available(). w == nullptr: the weights
+// transformed by an earlier call with this scratch, C and CO are reused (the other images of a batch).
 void conv3x3(const float* x, int64_t C, int64_t H, int64_t W, const float* w, int64_t CO, int64_t pt, int64_t pl,
              float* out, int64_t OH, int64_t OW, const float* scale, const float* shift, int act, float* scratch,
              int threads);

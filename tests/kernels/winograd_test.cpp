@@ -5,6 +5,7 @@
 // conv2d's use of it (forward and the stride-1 grad_x) against float64.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <string>
@@ -158,4 +159,23 @@ TEST(Winograd, Conv2dForwardAndGradXMatchFloat64) {
   };
   EXPECT_LT(rel(out[0], out[1]), 2e-6);
   EXPECT_LT(rel(gx[0], gx[1]), 2e-6);
+}
+
+// A batch runs the weight transform once (later images reuse it from the scratch): each image of a batch of 3 must
+// equal that image convolved alone, bit for bit.
+TEST(Winograd, BatchEqualsImagesAlone) {
+  if (!wg::available() || !wg::preferred(24, 20, 36, 64)) GTEST_SKIP() << "Winograd not in use here";
+  Context ctx = cq::testing::make_ctx(2, 13);
+  Conv2dParams p;
+  p.pad_t = p.pad_b = p.pad_l = p.pad_r = 1;
+  Tensor x = ctx.randn({3, 24, 36, 64}), w = ctx.randn({20, 24, 3, 3}), b = ctx.randn({20});
+  std::vector<float> batch = conv2d(x, w, b, p).to_vector<float>();
+  const size_t per = batch.size() / 3;
+  std::vector<float> all = x.to_vector<float>();
+  for (int64_t n = 0; n < 3; ++n) {
+    const size_t in_per = all.size() / 3;
+    std::vector<float> xn(all.begin() + n * in_per, all.begin() + (n + 1) * in_per);
+    std::vector<float> alone = conv2d(ctx.from_vector(xn, {1, 24, 36, 64}), w, b, p).to_vector<float>();
+    EXPECT_TRUE(std::equal(alone.begin(), alone.end(), batch.begin() + n * per)) << "image " << n;
+  }
 }
