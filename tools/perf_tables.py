@@ -3,8 +3,10 @@
 Usage: perf_tables.py DIR [--doc docs/PERFORMANCE.md]
 Reads DIR/cq_<family>.json (Google Benchmark, median aggregates), DIR/peer_<family>.jsonl (bench/peers/torch_micro.py),
 DIR/peer_<family>.txt (the shared OpenCV/numpy peers) and DIR/e2e/bench.json (cqseg bench); writes DIR/tables.md and,
-with --doc, replaces the text between <!-- perf:begin --> and <!-- perf:end --> in the doc."""
-import argparse, glob, json, os, re, subprocess
+with --doc, replaces the text between <!-- perf:begin --> and <!-- perf:end --> in the doc. When the microbenchmarks
+ran in rounds (perf_report.sh --rounds: DIR/round1, round2, ...), each time is the median over the rounds and each
+ratio the median of the per-round ratios (ours and the peer of one round ran minutes apart, not an hour)."""
+import argparse, collections, glob, json, os, re, statistics, subprocess
 
 PEAK_PER_THREAD = float(os.environ.get("CQ_PEAK_GFLOPS_PER_THREAD", "117"))  # issue #6: 234 GFLOP/s for 2 threads
 DRAM_GBPS = 31.0
@@ -105,44 +107,81 @@ def f1(x, p=1):
     return "-" if x is None else f"{x:.{p}f}"
 
 
-def micro_table(d):
-    o, p = ours(d), peers(d)
-    other = {  # the shared OpenCV / numpy peers
+def round_dirs(d):
+    """The rounds' folders (perf_report.sh --rounds), or d itself for a single round."""
+    rs = sorted(glob.glob(os.path.join(d, "round[0-9]*")), key=lambda r: int(re.sub(r"\D", "", os.path.basename(r))))
+    return rs or [d]
+
+
+def other_peers(d):
+    """The shared OpenCV / numpy peers of one round: {our benchmark name: (label, ms or None)}."""
+    return {
         "BM_ColorTransfer/0/0": ("OpenCV l-alpha-beta", text_peer(d, "dcin", r"reinhard_lab opencv")),
         "BM_Hist8x8x8": ("cv2.calcHist", text_peer(d, "hist", r"calchist per image")),
         "BM_Gris/16000": ("numpy sgemm in place", text_peer(d, "gris", r"gris gemm_inplace", 1e3)),
     }
+
+
+def peer_of(short, p, other):
+    """(label, median ms, GFLOP/s) of the peer of benchmark `short` in one round, or Nones."""
+    key, _ = peer_key(short)
+    if key and key in p:
+        return p[key]["lib"][5:], p[key]["median_ms"], p[key].get("gflops")
+    for k, v in other.items():  # the shared peers, matched by name prefix (BM_Gris/16000 runs as .../iterations:3)
+        if (short == k or short.startswith(k + "/")) and v[1] is not None:
+            return v[0], v[1], None
+    return None, None, None
+
+
+def micro_table(d):
+    rounds = [(ours(r), peers(r), other_peers(r)) for r in round_dirs(d)]
     rows = ["| benchmark | cqseg ms | cqseg GFLOP/s | roofline | peer | peer ms | peer GFLOP/s | speed vs peer | "
             "target | met |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for name, b in o.items():
+    names = list(dict.fromkeys(n for o, _, _ in rounds for n in o))
+    for name in names:
         short = re.sub(r"/real_time$", "", name)
-        t = ms(b)
-        gf = b.get("GFLOPs")
-        gf = gf * 1.0 if gf else None
+        b = next(o[name] for o, _, _ in rounds if name in o)
+        ts, pts, ratios, labels, pgfs = [], [], [], [], []
+        for o, p, other in rounds:
+            if name not in o:
+                continue
+            t = ms(o[name])
+            ts.append(t)
+            plib, pms, pgf = peer_of(short, p, other)
+            if pms:
+                pts.append(pms)
+                ratios.append(pms / t)
+                labels.append(plib)
+                if pgf:
+                    pgfs.append(pgf * pms)  # GFLOP/s x ms: the work, to rescale to the median time below
+        t = statistics.median(ts)
+        scale = ms(b) / t  # rates at the median time
+        gf = b.get("GFLOPs") * scale if b.get("GFLOPs") else None
         if gf:
-            roof = f"{100 * b.get('peak_frac', 0):.0f}% of FP32 peak"
+            roof = f"{100 * b.get('peak_frac', 0) * scale:.0f}% of FP32 peak"
         elif b.get("GBps_min"):
-            roof = f"{100 * b['GBps_min'] / DRAM_GBPS:.0f}% of DRAM BW (min traffic)"
+            roof = f"{100 * b['GBps_min'] * scale / DRAM_GBPS:.0f}% of DRAM BW (min traffic)"
         else:
             roof = "-"
-        key, target = peer_key(short)
-        plib = pms = pgf = None
-        if key and key in p:
-            plib, pms, pgf = p[key]["lib"][5:], p[key]["median_ms"], p[key].get("gflops")
-        else:  # the shared peers, matched by name prefix (BM_Gris/16000 runs as BM_Gris/16000/iterations:3)
-            for k, v in other.items():
-                if (short == k or short.startswith(k + "/")) and v[1] is not None:
-                    plib, pms = v
-        ratio = pms / t if pms else None
+        _, target = peer_key(short)
+        pms = statistics.median(pts) if pts else None
+        pgf = pgfs[0] / pms if pgfs and pms else None
+        plib = collections.Counter(labels).most_common(1)[0][0] if labels else None
+        ratio = statistics.median(ratios) if ratios else None
         met = "-" if target is None or ratio is None else ("yes" if ratio >= target else "**no**")
+        spread = f" ({min(ratios):.2f}-{max(ratios):.2f})" if len(ratios) > 1 else ""
         rows.append(f"| {short} | {f1(t, 2)} | {f1(gf)} | {roof} | {plib or '-'} | {f1(pms, 2)} | {f1(pgf)} | "
-                    f"{f1(ratio, 2) + 'x' if ratio else '-'} | {'>= ' + str(target) + 'x' if target else '-'} | {met} |")
-    used = {peer_key(re.sub(r"/real_time$", "", n))[0] for n in o}
+                    f"{f1(ratio, 2) + 'x' + spread if ratio else '-'} | {'>= ' + str(target) + 'x' if target else '-'} "
+                    f"| {met} |")
+    used = {peer_key(re.sub(r"/real_time$", "", n))[0] for n in names}
+    p = rounds[-1][1]
     for key, pl in sorted(p.items()):  # peers whose cqseg benchmark is not in this build (e.g. depthwise)
         if key not in used:
             rows.append(f"| ({key}: no cqseg benchmark) | - | - | - | {pl['lib'][5:]} | {f1(pl['median_ms'], 2)} | "
                         f"{f1(pl.get('gflops'))} | - | - | - |")
-    return "\n".join(rows) + "\n"
+    note = (f"\n{len(rounds)} rounds per family, ours and the peer alternating: times are medians over the rounds, "
+            "speed vs peer the median of the per-round ratios (their range in brackets).\n" if len(rounds) > 1 else "")
+    return "\n".join(rows) + "\n" + note
 
 
 E2E_TARGETS = {"unet_train_base": 1.0, "unet_train_cqg": 1.0, "unet_eval": 0.8, "swin_embed": 1.0}
@@ -177,8 +216,8 @@ def main():
     o = a.parse_args()
     text = ("### Machine\n\n" + machine() + "\n### Microbenchmarks (cq_bench vs bench/peers/torch_micro.py)\n\n" +
             micro_table(o.dir) + "\nspeed vs peer = peer median time / cqseg median time (above 1: cqseg faster). "
-            "Peer = the fastest of its variants (GEMM: numpy and torch.mm over OpenBLAS core types; convolutions and "
-            "BN: channels_last or NCHW; Adam: foreach on or off).\n\n### End to end (cqseg bench)\n\n" +
+            "Peer = the fastest of its variants (GEMM: the OpenBLAS core type whose samples, numpy and torch.mm pooled, "
+            "have the lowest median; convolutions and BN: channels_last or NCHW; Adam: foreach on or off).\n\n### End to end (cqseg bench)\n\n" +
             e2e_table(o.dir))
     open(os.path.join(o.dir, "tables.md"), "w").write(text)
     if o.doc:
