@@ -7,8 +7,14 @@ A model may come in its own file (one `cqseg eval` per model); each (domain, mod
 file that has it, i.e. one per seed.
 Standard library only. The value is the vessel (foreground) Dice and the paper's macro Dice (background included),
 both inside the field of view when the domain has one, x100.
+
+With two or more seeds it also prints paired differences of the vessel Dice (S_CQG - S_aug, S_CQG - S_base,
+S_aug - S_base, and each model's GRIS+LRIS - no DCIN): one difference per seed, then mean ± sample std and in how
+many seeds it is positive. Pairing is by seed: the seed comes from the manifest.json next to each evaluated
+checkpoint (`cqseg train` writes it); without one, the k-th file of a model counts as its k-th seed.
 """
 import json
+import os
 import statistics
 import sys
 
@@ -24,6 +30,70 @@ def cell(values):
     return "%.2f ± %.2f" % (statistics.mean(values), statistics.stdev(values))
 
 
+def seed_of(run, metrics_path):
+    """The training seed of the checkpoint a metrics.json evaluated, from the run folder's manifest.json; None if
+    not found. A relative checkpoint path is relative to where `cqseg eval` ran: tried from the metrics file's
+    folder and its ancestors."""
+    try:
+        ck = run["models"][0]["checkpoint"]
+    except (KeyError, IndexError, TypeError):
+        return None
+    bases = [""]
+    d = os.path.dirname(os.path.abspath(metrics_path))
+    for _ in range(4):
+        bases.append(d)
+        d = os.path.dirname(d)
+    for base in bases:
+        try:
+            with open(os.path.join(base, os.path.dirname(ck), "manifest.json")) as f:
+                return str(json.load(f)["config"]["seed"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return None
+
+
+def paired(per_seed, domains, dcins, modes):
+    """Markdown tables of per-seed vessel Dice differences; per_seed: (domain, mode, dcin) -> {seed: value}."""
+    def diff_cell(a, b):
+        seeds = sorted(set(a) & set(b))
+        if len(seeds) < 2:
+            return None
+        d = [a[s] - b[s] for s in seeds]
+        return "%+.2f ± %.2f (%d/%d)" % (statistics.mean(d), statistics.stdev(d), sum(x > 0 for x in d), len(d))
+
+    out = []
+    pairs = [(x, y) for x, y in (("cqg", "aug"), ("cqg", "base"), ("aug", "base")) if x in modes and y in modes]
+    for x, y in pairs:
+        rows = []
+        for dom in domains:
+            cells = [diff_cell(per_seed.get((dom, x, k), {}), per_seed.get((dom, y, k), {})) for k in dcins]
+            if any(cells):
+                rows.append("| %s | %s |" % (dom, " | ".join(c or "-" for c in cells)))
+        if rows:
+            out.append("Vessel Dice, %s - %s per seed, inside the field of view (mean ± std; seeds where positive):\n"
+                       % (MODE_NAMES.get(x, x), MODE_NAMES.get(y, y)))
+            out.append("| domain | " + " | ".join(DCIN_NAMES.get(k, k) for k in dcins) + " |")
+            out.append("| --- |" + " ---: |" * len(dcins))
+            out += rows + [""]
+    if "none" in dcins:
+        gains = [k for k in dcins if k != "none"]
+        rows = []
+        for mode in modes:
+            for dom in domains:
+                none = per_seed.get((dom, mode, "none"), {})
+                cells = [diff_cell(per_seed.get((dom, mode, k), {}), none) for k in gains]
+                if any(cells):
+                    rows.append("| %s | %s | %s |" % (MODE_NAMES.get(mode, mode), dom,
+                                                      " | ".join(c or "-" for c in cells)))
+        if rows:
+            out.append("Vessel Dice gain over no DCIN per seed, inside the field of view (mean ± std; seeds where "
+                       "positive):\n")
+            out.append("| model | domain | " + " | ".join(DCIN_NAMES.get(k, k) for k in gains) + " |")
+            out.append("| --- | --- |" + " ---: |" * len(gains))
+            out += rows + [""]
+    return out
+
+
 def main(paths):
     if not paths or any(p in ("-h", "--help") for p in paths):
         print(__doc__.strip())
@@ -35,10 +105,20 @@ def main(paths):
                 runs.append(json.load(f))
         except (OSError, ValueError) as e:
             sys.exit("results_tables.py: %s: %s" % (p, e))
+    seeds = [seed_of(run, p) for run, p in zip(runs, paths)]
+    if None in seeds:  # pair by position for all files rather than mix the two rules
+        sys.stderr.write("results_tables.py: no manifest.json for %s; pairing seeds by file order\n" %
+                         paths[seeds.index(None)])
+        seeds = None
     # (domain, mode, dcin, metric) -> [value per run]
     table = {}
+    per_seed = {}  # (domain, mode, dcin) -> {seed: vessel Dice}
     domains, dcins, modes = [], [], []
-    for run in runs:
+    position = {}  # mode -> files seen so far (the fallback seed)
+    for i, run in enumerate(runs):
+        mode0 = run["models"][0]["mode"] if run.get("models") else ""
+        position[mode0] = position.get(mode0, 0) + 1
+        seed = seeds[i] if seeds else "#%d" % position[mode0]
         mode_of = {m["label"]: m["mode"] for m in run["models"]}
         for d in run["domains"]:
             if d["name"] not in domains:
@@ -53,6 +133,11 @@ def main(paths):
             where = r.get("fov") or r["image"]
             for metric in ("dice_fg", "dice_mean"):
                 table.setdefault((r["domain"], mode, r["dcin"], metric), []).append(100 * where[metric])
+            cell_seeds = per_seed.setdefault((r["domain"], mode, r["dcin"]), {})
+            if seed in cell_seeds:
+                sys.exit("results_tables.py: two files give %s, %s, %s for seed %s" %
+                         (MODE_NAMES.get(mode, mode), r["domain"], r["dcin"], seed))
+            cell_seeds[seed] = 100 * where["dice_fg"]
     modes.sort(key=lambda m: list(MODE_NAMES).index(m) if m in MODE_NAMES else 99)
     n = max((len(v) for v in table.values()), default=0)  # seeds: values per cell
     out = []
@@ -73,6 +158,8 @@ def main(paths):
                     cells.append(c)
                 out.append("| %s | %s |" % (MODE_NAMES.get(mode, mode), " | ".join(cells)))
             out.append("")
+    if n >= 2:
+        out += paired(per_seed, domains, dcins, modes)
     sys.stdout.write("\n".join(out))
 
 
