@@ -85,6 +85,13 @@ const Geo kGeos[] = {
     {16, 9, 31, 16, 1, 1, 9, 31},      // ... and of one group whose last tile is half outside
 };
 
+// 3x3 'same' padding, for the tests that go through conv2d.
+Conv2dParams same_padding() {
+  Conv2dParams p;
+  p.pad_t = p.pad_b = p.pad_l = p.pad_r = 1;
+  return p;
+}
+
 }  // namespace
 
 TEST(Winograd, MatchesDefinition) {
@@ -141,8 +148,7 @@ TEST(Winograd, ThreadCountInvariant) {
 TEST(Winograd, Conv2dForwardAndGradXMatchFloat64) {
   if (!wg::available() || !wg::preferred(32, 32, 48, 48)) GTEST_SKIP() << "Winograd not in use here";
   Context ctx = cq::testing::make_ctx(2, 11);
-  Conv2dParams p;
-  p.pad_t = p.pad_b = p.pad_l = p.pad_r = 1;
+  const Conv2dParams p = same_padding();
   Tensor x = ctx.randn({2, 32, 48, 48}), w = ctx.randn({32, 32, 3, 3}), b = ctx.randn({32});
   Tensor out[2], gx[2], g = ctx.randn({2, 32, 48, 48});
   for (int t = 0; t < 2; ++t) {
@@ -166,8 +172,7 @@ TEST(Winograd, Conv2dForwardAndGradXMatchFloat64) {
 TEST(Winograd, BatchEqualsImagesAlone) {
   if (!wg::available() || !wg::preferred(24, 20, 36, 64)) GTEST_SKIP() << "Winograd not in use here";
   Context ctx = cq::testing::make_ctx(2, 13);
-  Conv2dParams p;
-  p.pad_t = p.pad_b = p.pad_l = p.pad_r = 1;
+  const Conv2dParams p = same_padding();
   Tensor x = ctx.randn({3, 24, 36, 64}), w = ctx.randn({20, 24, 3, 3}), b = ctx.randn({20});
   std::vector<float> batch = conv2d(x, w, b, p).to_vector<float>();
   const size_t per = batch.size() / 3;
