@@ -50,7 +50,7 @@ std::string now_utc() {
 }  // namespace
 
 std::string source_revision() {
-  std::string rev = git_revision(".");
+  const std::string rev = build_source_revision();
   if (rev != "unknown") return rev;
   char exe[4096];
   const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);

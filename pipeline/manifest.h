@@ -14,7 +14,9 @@ void write_manifest(const TrainConfig& cfg, const data::Loader& train, const dat
 // Appends {"at_epoch", "epochs", "threads", "workers", "git_revision"} to the manifest's "resumes" (creating a minimal
 // manifest when the file is missing).
 void note_resume(const TrainConfig& cfg, int64_t at_epoch, int threads);
-// The git revision of the sources: looked up from the working directory, then from the executable's directory.
+// The git revision of the program's sources: the one compiled in (build_source_revision), else the checkout the
+// executable sits in. Not the working directory's: a recorded binary run from a later checkout (docs/RESULTS.md's
+// runs) would otherwise be reported as that checkout's revision.
 std::string source_revision();
 
 }  // namespace cq::pipeline

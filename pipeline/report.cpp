@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "pipeline/run_files.h"
 #include "tensor/error.h"
 
 namespace cq::pipeline {
@@ -118,6 +119,9 @@ json::Value counter_json(const DiceCounter& d) {
 json::Value metrics_json(const EvalSummary& s) {
   json::Value v = json::Value::object();
   v.set("format", json::Value::string("cqseg-eval-1"));
+  // The program's build (compiler, flags, the source revision compiled in): with the checkpoints' hashes below, what
+  // a results document needs to say which program produced these counts.
+  v.set("build", build_info());
   v.set("metric", json::Value::string(
                       "per class TP/FP/FN summed over all pixels of all images of a domain; dice_mean: mean Dice over "
                       "classes with support incl. background (the paper's); dice_fg: over non-background classes"));

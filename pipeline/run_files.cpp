@@ -326,6 +326,8 @@ json::Value build_info() {
 #endif
                           ));
   v.set("cplusplus", json::Value::number(double(__cplusplus)));
+  v.set("source_revision", json::Value::string(build_source_revision()));
+  v.set("source_modified", json::Value::boolean(build_source_modified()));
   return v;
 }
 

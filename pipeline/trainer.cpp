@@ -468,6 +468,14 @@ TrainResult resume(const TrainConfig& cfg, const TrainHooks& hooks) {
     for (const EpochRecord& r : parse_log_jsonl(read_text(cfg.out + "/log.jsonl"), cfg.out + "/log.jsonl"))
       if (r.epoch <= s.st.epoch) s.log.push_back(r);
   }
+  // A run already at (or past) the requested epochs trains nothing, so its files stay byte-identical: recording such a
+  // resume would change manifest.json's hash, which results documents use to identify a run.
+  if (s.st.epoch >= cfg.epochs) {
+    if (hooks.progress && s.root())
+      std::fprintf(hooks.progress, "%s already trained %lld epochs (--epochs %d): nothing to do\n", cfg.out.c_str(),
+                   (long long)s.st.epoch, cfg.epochs);
+    return s.run();
+  }
   if (s.root()) note_resume(cfg, s.st.epoch, s.ctx->threads());
   s.announce();
   if (hooks.progress && s.root())

@@ -155,6 +155,11 @@ TEST(PipelineRunFiles, GitRevisionFromHeadRefAndPackedRefs) {
   ASSERT_NE(b.find("compiler"), nullptr);
   EXPECT_FALSE(b.find("compiler")->as_string().empty());
   ASSERT_NE(b.find("cq_cuda"), nullptr);
+  // The compiled-in revision is this checkout's HEAD (the build regenerates it); "unknown" when CMake found no git.
+  ASSERT_NE(b.find("source_revision"), nullptr);
+  EXPECT_EQ(b.find("source_revision")->as_string(), build_source_revision());
+  EXPECT_EQ(b.find("source_modified")->as_bool(), build_source_modified());
+  EXPECT_EQ(std::string(build_source_revision()), CQ_GIT_FOUND ? git_revision(CQ_SOURCE_DIR) : "unknown");
 }
 
 TEST(PipelineConfig, JsonRoundTripAndParsing) {

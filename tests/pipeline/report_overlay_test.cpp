@@ -7,6 +7,7 @@
 #include "data/resize.h"
 #include "pipeline/overlay.h"
 #include "pipeline/report.h"
+#include "pipeline/run_files.h"
 #include "tests/support/test_util.h"
 
 using namespace cq;
@@ -74,6 +75,8 @@ TEST(EvalReport, MetricsJson) {
   const EvalSummary s = sample_summary();
   const json::Value v = json::parse(json::dump(metrics_json(s), 2));
   EXPECT_EQ(v.find("format")->as_string(), "cqseg-eval-1");
+  ASSERT_NE(v.find("build"), nullptr);
+  EXPECT_EQ(v.find("build")->find("source_revision")->as_string(), build_source_revision());
   const auto& res = v.find("results")->as_array();
   ASSERT_EQ(res.size(), 12u);
   const json::Value& first = res[0];

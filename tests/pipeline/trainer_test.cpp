@@ -10,6 +10,7 @@
 #include "pipeline/checkpoint.h"
 #include "pipeline/dcin_model.h"
 #include "pipeline/precise_bn.h"
+#include "pipeline/run_files.h"
 #include "pipeline/init_weights.h"
 #include "pipeline/trainer.h"
 #include "models/registry.h"
@@ -84,6 +85,14 @@ TEST(Trainer, ResumeIsBitIdentical) {
   json::Value m = json::parse(read_text(d / "split/manifest.json"));
   ASSERT_EQ(m.find("resumes")->as_array().size(), 1u);
   EXPECT_EQ(m.find("resumes")->as_array()[0].find("at_epoch")->as_uint(), 1u);
+  // Resuming a finished run trains nothing and leaves its files byte-identical (the manifest's hash identifies a run).
+  const std::string manifest_before = read_text(d / "split/manifest.json");
+  const std::string log_before = read_text(d / "split/log.jsonl");
+  TrainResult again = resume(cont, quiet());
+  EXPECT_EQ(again.log.size(), 2u);
+  EXPECT_EQ(read_text(d / "split/manifest.json"), manifest_before);
+  EXPECT_EQ(read_text(d / "split/log.jsonl"), log_before);
+  EXPECT_EQ(cq::testing::compare_tensors(d / "straight/last.safetensors", d / "split/last.safetensors"), "");
 
   // A resume with a changed training option is refused, naming it; so is a fresh run into an existing RUN_DIR.
   TrainConfig changed = read_run_config(d / "split");
@@ -165,6 +174,11 @@ TEST(Trainer, RunFilesAndInitWeights) {
   EXPECT_EQ(m.find("config")->find("mode")->as_string(), "aug");
   const std::string rev = m.find("git_revision")->as_string();
   EXPECT_TRUE(rev == "unknown" || rev.size() == 40) << rev;
+  // The binary's own revision when it was compiled in, whatever the working directory's checkout is.
+  if (std::string(build_source_revision()) != "unknown") {
+    EXPECT_EQ(rev, build_source_revision());
+  }
+  EXPECT_EQ(m.find("build")->find("source_revision")->as_string(), build_source_revision());
   EXPECT_FALSE(m.find("build")->find("compiler")->as_string().empty());
   EXPECT_EQ(m.find("threads")->as_uint(), 2u);
   const auto& files = m.find("data")->find("train")->find("files")->as_array();
