@@ -9,8 +9,8 @@ Standard library only. The value is the vessel (foreground) Dice and the paper's
 both inside the field of view when the domain has one, x100.
 
 With two or more seeds it also prints paired differences of the vessel Dice (S_CQG - S_aug, S_CQG - S_base,
-S_aug - S_base, and each model's GRIS+LRIS - no DCIN): one difference per seed, then mean ± sample std and in how
-many seeds it is positive. Pairing is by seed: the seed comes from the manifest.json next to each evaluated
+S_aug - S_base, and each model's gain of every DCIN setting over no DCIN): one difference per seed, then mean ±
+sample std and in how many seeds it is positive; and every seed's vessel Dice side by side. Pairing is by seed: the seed comes from the manifest.json next to each evaluated
 checkpoint (`cqseg train` writes it); without one, the k-th file of a model counts as its k-th seed.
 """
 import json
@@ -94,6 +94,24 @@ def paired(per_seed, domains, dcins, modes):
     return out
 
 
+def each_seed(per_seed, domains, dcins, modes):
+    """One markdown table of every seed's vessel Dice side by side ("a / b / c", "-" where a seed lacks the cell)."""
+    seeds = sorted({s for v in per_seed.values() for s in v}, key=lambda s: (0, int(s)) if s.isdigit() else (1, s))
+    label = " / ".join(s if s.startswith("#") else "seed " + s for s in seeds)
+    out = ["Vessel Dice per seed, inside the field of view (%s):\n" % label,
+           "| domain | model | " + " | ".join(DCIN_NAMES.get(k, k) for k in dcins) + " |",
+           "| --- | --- |" + " ---: |" * len(dcins)]
+    for dom in domains:
+        for mode in modes:
+            cells = []
+            for k in dcins:
+                v = per_seed.get((dom, mode, k), {})
+                cells.append(" / ".join("%.2f" % v[s] if s in v else "-" for s in seeds))
+            out.append("| %s | %s | %s |" % (dom, MODE_NAMES.get(mode, mode), " | ".join(cells)))
+    out.append("")
+    return out
+
+
 def main(paths):
     if not paths or any(p in ("-h", "--help") for p in paths):
         print(__doc__.strip())
@@ -160,6 +178,7 @@ def main(paths):
             out.append("")
     if n >= 2:
         out += paired(per_seed, domains, dcins, modes)
+        out += each_seed(per_seed, domains, dcins, modes)
     sys.stdout.write("\n".join(out))
 
 

@@ -71,6 +71,9 @@ class ResultsTablesTest(unittest.TestCase):
         # GRIS+LRIS - no DCIN: S_aug +1, +2, +3; S_CQG +1, +4, 0 (zero is not positive).
         self.assertIn("| S_aug | A | +2.00 ± 1.00 (3/3) |", out)
         self.assertIn("| S_CQG | A | +1.67 ± 2.08 (2/3) |", out)
+        # Every seed side by side.
+        self.assertIn("Vessel Dice per seed, inside the field of view (seed 0 / seed 1 / seed 2):", out)
+        self.assertIn("| A | S_CQG | 71.00 / 71.00 / 76.00 | 72.00 / 75.00 / 76.00 |", out)
         self.assertEqual(err, "")
 
     def test_seed_from_manifest_not_file_order(self):
@@ -86,7 +89,15 @@ class ResultsTablesTest(unittest.TestCase):
         rc, out, err = run_tool(self.three_seeds(manifest=False))
         self.assertEqual(rc, 0, err)
         self.assertIn("pairing seeds by file order", err)
+        self.assertIn("(#1 / #2 / #3)", out)
         self.assertIn("| A | +0.67 ± 1.53 (2/3) | +0.33 ± 1.15 (2/3) |", out)
+
+    def test_missing_seed_shows_a_dash(self):
+        paths = [p for p in self.three_seeds() if not p.endswith(os.path.join("s2", "eval_cqg", "metrics.json"))]
+        rc, out, err = run_tool(paths)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("| A | S_CQG | 71.00 / 71.00 / - | 72.00 / 75.00 / - |", out)
+        self.assertIn("| A | S_aug | 70.00 / 72.00 / 74.00 | 71.00 / 74.00 / 77.00 |", out)
 
     def test_one_seed_has_no_paired_tables(self):
         rc, out, err = run_tool(self.three_seeds()[:2])
