@@ -10,8 +10,9 @@ both inside the field of view when the domain has one, x100.
 
 With two or more seeds it also prints paired differences of the vessel Dice (S_CQG - S_aug, S_CQG - S_base,
 S_aug - S_base, and each model's gain of every DCIN setting over no DCIN): one difference per seed, then mean ±
-sample std and in how many seeds it is positive; and every seed's vessel Dice side by side. Pairing is by seed: the seed comes from the manifest.json next to each evaluated
-checkpoint (`cqseg train` writes it); without one, the k-th file of a model counts as its k-th seed.
+sample std and in how many seeds it is positive; and every seed's vessel Dice side by side. Pairing is by seed: the
+seed comes from the manifest.json next to each evaluated checkpoint (`cqseg train` writes it); without one, the k-th
+file of a model counts as its k-th seed.
 """
 import json
 import os
