@@ -67,6 +67,7 @@ json::Value make_manifest(const TrainConfig& cfg, const data::Loader& train, con
   m.set("config", cfg.to_json());
   m.set("git_revision", json::Value::string(source_revision()));
   m.set("build", build_info());
+  m.set("numerics", numerics_info());
   m.set("threads", json::Value::number(threads));
   m.set("workers", json::Value::number(cfg.workers));
   json::Value d = json::Value::object();

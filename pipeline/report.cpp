@@ -122,6 +122,7 @@ json::Value metrics_json(const EvalSummary& s) {
   // The program's build (compiler, flags, the source revision compiled in): with the checkpoints' hashes below, what
   // a results document needs to say which program produced these counts.
   v.set("build", build_info());
+  v.set("numerics", numerics_info());
   v.set("metric", json::Value::string(
                       "per class TP/FP/FN summed over all pixels of all images of a domain; dice_mean: mean Dice over "
                       "classes with support incl. background (the paper's); dice_fg: over non-background classes"));

@@ -13,6 +13,8 @@
 #include <limits>
 #include <sstream>
 
+#include "kernels/conv2d/winograd.h"
+#include "kernels/matmul/gemm.h"
 #include "tensor/error.h"
 
 namespace cq::pipeline {
@@ -328,6 +330,13 @@ json::Value build_info() {
   v.set("cplusplus", json::Value::number(double(__cplusplus)));
   v.set("source_revision", json::Value::string(build_source_revision()));
   v.set("source_modified", json::Value::boolean(build_source_modified()));
+  return v;
+}
+
+json::Value numerics_info() {
+  json::Value v = json::Value::object();
+  v.set("cpu_isa", json::Value::string(kernels::cpu_isa_name(kernels::cpu_isa())));
+  v.set("conv_winograd", json::Value::boolean(kernels::winograd::enabled()));
   return v;
 }
 

@@ -51,5 +51,10 @@ const char* build_source_revision();
 bool build_source_modified();
 // Compiler, CUDA backend, optimisation/assertions and the source revision, as compiled into this binary.
 json::Value build_info();
+// The run-time choices that fix the last bits of every float result besides the build and the thread count: the
+// instruction set of the CPU GEMM (cpuid, capped by CQ_CPU_ISA) and whether Winograd convolutions are on
+// (CQ_CONV_WINOGRAD). The same binary gives different bits on an AVX2 and an AVX-512 machine, so a run is only
+// reproduced bit for bit where these match.
+json::Value numerics_info();
 
 }  // namespace cq::pipeline

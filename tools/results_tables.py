@@ -34,7 +34,7 @@ def cell(values):
 def seed_of(run, metrics_path):
     """The training seed of the checkpoint a metrics.json evaluated, from the run folder's manifest.json; None if
     not found. A relative checkpoint path is relative to where `cqseg eval` ran: tried from the metrics file's
-    folder and its ancestors."""
+    folder and its ancestors, then the run folder of the same name next to the metrics file's folder (an archive)."""
     try:
         ck = run["models"][0]["checkpoint"]
     except (KeyError, IndexError, TypeError):
@@ -44,9 +44,14 @@ def seed_of(run, metrics_path):
     for _ in range(4):
         bases.append(d)
         d = os.path.dirname(d)
-    for base in bases:
+    candidates = [os.path.join(base, os.path.dirname(ck), "manifest.json") for base in bases]
+    # An archived copy (tools/reproduce_fundus.sh ARCHIVE=...: sN/eval_<mode>/metrics.json next to sN/<mode>/) keeps
+    # the run folder's name but not the path the checkpoint had when it was evaluated.
+    candidates.append(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(metrics_path))),
+                                   os.path.basename(os.path.dirname(ck)), "manifest.json"))
+    for path in candidates:
         try:
-            with open(os.path.join(base, os.path.dirname(ck), "manifest.json")) as f:
+            with open(path) as f:
                 return str(json.load(f)["config"]["seed"])
         except (OSError, ValueError, KeyError, TypeError):
             continue

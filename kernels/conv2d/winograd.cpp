@@ -78,6 +78,8 @@ float* align64(float* p) {
 
 bool available() { return cpu_isa() == CpuIsa::avx512 && block_avx512() != nullptr; }
 
+bool enabled() { return available() && enabled_by_environment(); }
+
 bool preferred(int64_t C, int64_t CO, int64_t OH, int64_t OW) {
   // Tiles go 16 to a vector along a tile row: rows of tiles that leave more than a quarter of their last group empty
   // (8 tiles: a 16x16 map) waste too much, and fewer than 16 channels leave the 16 GEMMs too short; there the

@@ -19,6 +19,9 @@ namespace cq::kernels::winograd {
 
 // Whether this CPU/build has the AVX-512 kernels (winograd_avx512.cpp).
 bool available();
+// Whether conv2d uses Winograd where a shape prefers it: available() and not turned off by CQ_CONV_WINOGRAD=0 (run
+// manifests record it, since it fixes the last bits of every result).
+bool enabled();
 // Whether conv2d picks Winograd for a float 3x3, stride-1, dilation-1, one-group conv of this shape: available, not
 // turned off, enough channels for the 16 GEMMs and rows of enough tiles (measured, see winograd.cpp).
 bool preferred(int64_t C, int64_t CO, int64_t OH, int64_t OW);

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "kernels/conv2d/winograd.h"
+#include "kernels/matmul/gemm.h"
 #include "pipeline/metrics.h"
 #include "pipeline/progress.h"
 #include "pipeline/run_files.h"
@@ -160,6 +162,15 @@ TEST(PipelineRunFiles, GitRevisionFromHeadRefAndPackedRefs) {
   EXPECT_EQ(b.find("source_revision")->as_string(), build_source_revision());
   EXPECT_EQ(b.find("source_modified")->as_bool(), build_source_modified());
   EXPECT_EQ(std::string(build_source_revision()), CQ_GIT_FOUND ? git_revision(CQ_SOURCE_DIR) : "unknown");
+  // What fixes the last bits at run time: the GEMM's instruction set and whether Winograd convolutions run.
+  json::Value n = numerics_info();
+  ASSERT_NE(n.find("cpu_isa"), nullptr);
+  EXPECT_EQ(n.find("cpu_isa")->as_string(), kernels::cpu_isa_name(kernels::cpu_isa()));
+  ASSERT_NE(n.find("conv_winograd"), nullptr);
+  EXPECT_EQ(n.find("conv_winograd")->as_bool(), kernels::winograd::enabled());
+  if (kernels::cpu_isa() != kernels::CpuIsa::avx512) {
+    EXPECT_FALSE(n.find("conv_winograd")->as_bool());
+  }
 }
 
 TEST(PipelineConfig, JsonRoundTripAndParsing) {

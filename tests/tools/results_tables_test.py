@@ -85,6 +85,26 @@ class ResultsTablesTest(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         self.assertIn("| A | +0.67 ± 1.53 (2/3) | +0.33 ± 1.15 (2/3) |", out)
 
+    def test_seed_from_archived_run_folder(self):
+        # An archive keeps sN/<mode>/manifest.json next to sN/eval_<mode>/ but not the path the checkpoint was
+        # evaluated at: the run folder of the same name next to the metrics file's folder gives the seed.
+        paths = self.three_seeds()
+        for p in paths:
+            with open(p) as f:
+                m = json.load(f)
+            ck = m["models"][0]["checkpoint"]
+            m["models"][0]["checkpoint"] = os.path.join("/nonexistent/machine", os.path.basename(os.path.dirname(ck)),
+                                                        "best.safetensors")
+            with open(p, "w") as f:
+                json.dump(m, f)
+        aug = [p for p in paths if "eval_aug" in p]
+        cqg = [p for p in paths if "eval_cqg" in p]
+        rc, out, err = run_tool(aug + cqg[::-1])
+        self.assertEqual(rc, 0, err)
+        self.assertNotIn("pairing seeds by file order", err)
+        self.assertIn("(seed 0 / seed 1 / seed 2)", out)
+        self.assertIn("| A | +0.67 ± 1.53 (2/3) | +0.33 ± 1.15 (2/3) |", out)
+
     def test_file_order_without_manifests(self):
         rc, out, err = run_tool(self.three_seeds(manifest=False))
         self.assertEqual(rc, 0, err)
