@@ -58,6 +58,19 @@ def seed_of(run, metrics_path):
     return None
 
 
+def seeds_label(table, dom, modes, metric):
+    """How many seeds a table's cells average: one count when every model has the same, else each model's (while a
+    protocol's runs are still coming in, a mean over three seeds must not sit under a heading that says one)."""
+    count = {m: max((len(v) for k, v in table.items() if k[0] == dom and k[1] == m and k[3] == metric), default=0)
+             for m in modes}
+    counts = set(c for c in count.values() if c)
+    if len(counts) <= 1:
+        c = counts.pop() if counts else 0
+        return "one seed" if c == 1 else "mean ± std over %d seeds" % c
+    return "mean ± std over the seeds each model has: " + ", ".join(
+        "%s %d" % (MODE_NAMES.get(m, m), count[m]) for m in modes if count[m])
+
+
 def paired(per_seed, domains, dcins, modes):
     """Markdown tables of per-seed vessel Dice differences; per_seed: (domain, mode, dcin) -> {seed: value}."""
     def diff_cell(a, b):
@@ -167,8 +180,7 @@ def main(paths):
     out = []
     for metric, title in (("dice_fg", "Vessel Dice"), ("dice_mean", "Paper Dice (mean over background and vessel)")):
         for dom in domains:
-            out.append("%s, %s, inside the field of view (%s):\n" %
-                       (title, dom, "one seed" if n == 1 else "mean ± std over %d seeds" % n))
+            out.append("%s, %s, inside the field of view (%s):\n" % (title, dom, seeds_label(table, dom, modes, metric)))
             out.append("| model | " + " | ".join(DCIN_NAMES.get(k, k) for k in dcins) + " |")
             out.append("| --- |" + " ---: |" * len(dcins))
             for mode in modes:

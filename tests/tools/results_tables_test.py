@@ -118,6 +118,10 @@ class ResultsTablesTest(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         self.assertIn("| A | S_CQG | 71.00 / 71.00 / - | 72.00 / 75.00 / - |", out)
         self.assertIn("| A | S_aug | 70.00 / 72.00 / 74.00 | 71.00 / 74.00 / 77.00 |", out)
+        # The heading says how many seeds each model's means are over, not the largest count alone.
+        self.assertIn("(mean ± std over the seeds each model has: S_aug 3, S_CQG 2)", out)
+        self.assertIn("| S_CQG | 71.00 ± 0.00 | **73.50 ± 2.12** |", out)
+        self.assertNotIn("over 3 seeds", out)
 
     def test_one_seed_has_no_paired_tables(self):
         rc, out, err = run_tool(self.three_seeds()[:2])
